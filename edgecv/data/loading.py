@@ -1,0 +1,152 @@
+"""Build train/val datasets from a recipe's ``data`` section; loaders that apply a model's preprocessing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from edgecv.artifacts import Preprocessing
+from edgecv.data.cifar import CIFAR10_CLASSES, cifar10_dataset, cifar_root
+from edgecv.data.digits import digits_dataset
+from edgecv.data.imagefolder import image_folder
+from edgecv.data.transforms import augment, to_model_input
+from edgecv.errors import DataError
+
+
+@dataclass
+class DataSplits:
+    """The train and val datasets of a recipe and the label names (index = class id)."""
+
+    train: Dataset[Any]
+    val: Dataset[Any]
+    labels: list[str]
+    source: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+
+def _targets(dataset: Dataset[Any]) -> list[int]:
+    if hasattr(dataset, "targets"):
+        return list(dataset.targets)
+    if hasattr(dataset, "tensors"):
+        return dataset.tensors[1].tolist()
+    return [int(dataset[i][1]) for i in range(len(dataset))]  # type: ignore[arg-type]
+
+
+def seeded_split(dataset: Dataset[Any], fraction: float, seed: int) -> tuple[Subset[Any], Subset[Any]]:
+    """Split into (rest, held_out) with ``fraction`` of every class held out; the same seed gives the same split."""
+    generator = torch.Generator().manual_seed(seed)
+    by_class: dict[int, list[int]] = {}
+    for index, label in enumerate(_targets(dataset)):
+        by_class.setdefault(label, []).append(index)
+    rest: list[int] = []
+    held: list[int] = []
+    for label in sorted(by_class):
+        indices = by_class[label]
+        order = torch.randperm(len(indices), generator=generator).tolist()
+        cut = max(1, round(len(indices) * fraction))
+        held += [indices[i] for i in order[:cut]]
+        rest += [indices[i] for i in order[cut:]]
+    return Subset(dataset, sorted(rest)), Subset(dataset, sorted(held))
+
+
+def _limit(dataset: Dataset[Any], cap: int | None, seed: int) -> Dataset[Any]:
+    """At most ``cap`` items, drawn evenly across classes so a capped val set keeps every class."""
+    if cap is None or cap >= len(dataset):  # type: ignore[arg-type]
+        return dataset
+    _, kept = seeded_split(dataset, cap / len(dataset), seed)  # type: ignore[arg-type]
+    return kept
+
+
+def _detect(path: Path) -> str:
+    if path.is_dir() and cifar_root(path) is not None:
+        return "cifar10"
+    return "imagefolder"
+
+
+def _open(path: Path, fmt: str, train: bool, field: str) -> tuple[Dataset[Any], list[str]]:
+    fmt = _detect(path) if fmt == "auto" else fmt
+    if fmt == "cifar10":
+        return cifar10_dataset(path, train, field), CIFAR10_CLASSES
+    dataset = image_folder(path, field)
+    return dataset, dataset.classes
+
+
+def load_datasets(section: Any) -> DataSplits:
+    """Train and val splits for a recipe's ``data`` section (a DataSection). Raises DataError with the key."""
+    fmt = section.format
+    if fmt == "digits" or (fmt == "auto" and section.train is None and section.val is None):
+        full, labels = digits_dataset(section.digits_size)
+        train, val = seeded_split(full, section.val_fraction, section.seed)
+        source = f"scikit-learn digits upsampled to {section.digits_size}px"
+    elif section.train is None:
+        # validation only: a model that is loaded, not trained; calibration then draws from val
+        val, labels = _open(section.val, fmt, False, "data.val")
+        train, source = val, str(section.val)
+    else:
+        train, labels = _open(section.train, fmt, True, "data.train")
+        if section.val is None:
+            train, val = seeded_split(train, section.val_fraction, section.seed)
+        else:
+            val, val_labels = _open(section.val, fmt, False, "data.val")
+            if val_labels != labels:
+                raise DataError(
+                    f"data.val: classes {val_labels[:5]}... differ from data.train's {labels[:5]}...; "
+                    "both need the same class folders",
+                    field="data.val",
+                )
+        source = f"train {section.train}, val {section.val or 'held out from train'}"
+    return DataSplits(
+        train=_limit(train, section.max_train_samples, section.seed),
+        val=_limit(val, section.max_val_samples, section.seed),
+        labels=list(labels),
+        source=source,
+    )
+
+
+def calibration_subset(dataset: Dataset[Any], size: int, seed: int = 0) -> Dataset[Any]:
+    """A class-balanced, seeded subset of ``size`` images for calibration (PTQ, sensitivity ranking)."""
+    return _limit(dataset, size, seed)
+
+
+class Preprocessed(Dataset[tuple[torch.Tensor, int]]):
+    """Applies optional augmentation and a model's preprocessing to a dataset of uint8 images."""
+
+    def __init__(self, dataset: Dataset[Any], pre: Preprocessing, augment_mode: str = "none") -> None:
+        self.dataset = dataset
+        self.pre = pre
+        self.augment_mode = augment_mode
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image, label = self.dataset[index]
+        return to_model_input(augment(image, self.augment_mode), self.pre), int(label)
+
+
+def make_loader(
+    dataset: Dataset[Any],
+    pre: Preprocessing,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    augment_mode: str = "none",
+    seed: int = 0,
+    workers: int = 0,
+) -> DataLoader[tuple[torch.Tensor, int]]:
+    """A DataLoader of preprocessed float batches; shuffling is seeded so a run is repeatable."""
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(
+        Preprocessed(dataset, pre, augment_mode),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        num_workers=workers,
+    )

@@ -1,0 +1,88 @@
+"""Everything that can fail on bad input, done before a run folder exists: devices, data, model, checkpoint.
+
+So a bad recipe leaves nothing behind, and a good one has its data and model ready for the first stage.
+"""
+
+from __future__ import annotations
+
+
+from torch import nn
+
+from edgecv.artifacts import InputSpec, Preprocessing
+from edgecv.console import info
+from edgecv.data import DataSplits, load_datasets
+from edgecv.devices import DeviceProfile, load_device
+from edgecv.errors import EdgecvError
+from edgecv.recipe import Recipe
+
+
+def where(recipe: Recipe) -> str:
+    """How errors name the recipe: its file, or 'recipe' when built in Python."""
+    return str(recipe.source) if recipe.source else "recipe"
+
+
+def load_devices(recipe: Recipe) -> list[DeviceProfile]:
+    """The recipe's target device profiles; an unknown one names the key."""
+    profiles = []
+    for index, name in enumerate(recipe.validate_.devices):
+        try:
+            profiles.append(load_device(name))
+        except EdgecvError as exc:
+            raise type(exc)(f"{where(recipe)}: key 'validate.devices[{index}]': {exc}") from exc
+    return profiles
+
+
+def preprocessing_for(recipe: Recipe, labels: list[str]) -> Preprocessing:
+    """The model's own preprocessing (zoo defaults), with the recipe's input_size/mean/std taking precedence."""
+    from edgecv.models import model_entry
+
+    entry = model_entry(recipe.model.arch)
+    size = entry.input_size if entry else (224, 224)
+    if recipe.model.input_size:
+        size = (recipe.model.input_size, recipe.model.input_size)
+    elif recipe.data.format in ("auto", "digits") and recipe.data.train is None and recipe.data.val is None:
+        size = (recipe.data.digits_size, recipe.data.digits_size)
+    mean = recipe.model.mean or (entry.mean if entry else (0.485, 0.456, 0.406))
+    std = recipe.model.std or (entry.std if entry else (0.229, 0.224, 0.225))
+    return Preprocessing(size=tuple(size), mean=tuple(mean), std=tuple(std), labels=labels)
+
+
+def build_initial_model(recipe: Recipe, num_classes: int) -> nn.Module:
+    """The recipe's model with its checkpoint or pretrained weights loaded."""
+    from edgecv.models import build_model
+
+    section = recipe.model
+    if section.num_classes is not None and section.num_classes != num_classes:
+        raise EdgecvError(
+            f"{where(recipe)}: key 'model.num_classes' is {section.num_classes} but the data has {num_classes} "
+            "classes; remove model.num_classes or fix the data"
+        )
+    return build_model(section.arch, num_classes, checkpoint=section.checkpoint, pretrained=section.pretrained,
+                       kwargs=dict(section.kwargs))
+
+
+def prefixed(recipe: Recipe, exc: EdgecvError) -> EdgecvError:
+    """The same error with the recipe file and key in front (unless it already names the recipe)."""
+    message = str(exc)
+    if recipe.source and str(recipe.source) in message:
+        return exc
+    key = f"key '{exc.field}': " if exc.field and f"'{exc.field}'" not in message else ""
+    return type(exc)(f"{where(recipe)}: {key}{message}", field=exc.field)
+
+
+def preflight(recipe: Recipe, *, with_model: bool = True) -> tuple[list[DeviceProfile], DataSplits, Preprocessing,
+                                                                   InputSpec, nn.Module | None]:
+    """Devices, data splits, preprocessing, input spec and the built model; every failure names file and key."""
+    try:
+        devices = load_devices(recipe)
+        splits = load_datasets(recipe.data)
+        info(f"data: {len(splits.train)} train / {len(splits.val)} val images, {splits.num_classes} classes "
+             f"({splits.source})")
+        pre = preprocessing_for(recipe, splits.labels)
+        spec = InputSpec(shape=(3, *pre.size))
+        model = build_initial_model(recipe, splits.num_classes) if with_model else None
+    except EdgecvError as exc:
+        raise prefixed(recipe, exc) from exc
+    return devices, splits, pre, spec, model
+
+

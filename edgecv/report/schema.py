@@ -1,0 +1,74 @@
+"""The report's data model. ``report.json`` is ``Report.model_dump_json()``; its JSON Schema documents it.
+
+Example::
+
+    report = Report.model_validate_json(Path("runs/q/RUN/report.json").read_text())
+    [(v.artifact, v.device, v.metrics["top1"]) for v in report.validations]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from edgecv.artifacts import ModelArtifact, StageResult
+from edgecv.validate.latency import LatencyResult
+from edgecv.validate.parity import ParityResult
+
+
+class Verdict(BaseModel):
+    """One budget check of one artifact on one device."""
+
+    budget: Literal["latency_ms", "max_accuracy_drop", "model_size_mb", "memory_mb"]
+    limit: float
+    value: float | None
+    passed: bool | None = Field(description="None when the value is unknown")
+    margin: float | None = Field(None, description="limit - value: positive means room to spare")
+    source: Literal["recipe", "device"] = "recipe"
+
+
+class Validation(BaseModel):
+    """One artifact on one device: accuracy, latency per batch size (measured or estimated), budget verdicts."""
+
+    artifact: str
+    device: str
+    backend: str
+    precision: str
+    metrics: dict[str, float | None] = Field(description="top1, top5 (percent) and the accuracy delta to the first")
+    per_class: dict[str, dict[str, float]] = {}
+    confusion: list[list[int]] = []
+    latency: list[LatencyResult] = []
+    latency_source: Literal["measured", "estimated", "imported", "none"] = "none"
+    estimate_detail: dict[str, Any] = {}
+    verdicts: list[Verdict] = []
+
+
+class Environment(BaseModel):
+    python: str
+    platform: str
+    machine: str
+    cpu: str | None = None
+    cpu_count: int
+    libraries: dict[str, str]
+
+
+class Report(BaseModel):
+    """Everything a run did and measured."""
+
+    schema_version: int = 1
+    edgecv_version: str
+    name: str
+    run_dir: str
+    status: Literal["complete", "failed", "interrupted", "running"]
+    created: str
+    recipe_hash: str
+    recipe: dict[str, Any]
+    environment: Environment
+    data: dict[str, Any] = {}
+    stages: list[StageResult] = []
+    artifacts: list[ModelArtifact] = []
+    parity: list[ParityResult] = []
+    validations: list[Validation] = []
+    labels: list[str] = []
+    total_seconds: float = 0.0

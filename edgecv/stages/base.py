@@ -1,0 +1,94 @@
+"""What every stage sees and returns: the run context, the current model, and the Stage interface.
+
+A stage takes the current model (an artifact on disk, plus the torch module when it is a torch model), writes
+what it produces into its own folder, and returns a StageResult whose last output is the new current model.
+
+Example (a minimal stage)::
+
+    class Identity(Stage):
+        kind = "identity"
+        def run(self, ctx, current, folder):
+            return StageResult(stage=folder.name, kind=self.kind, outputs=[current.artifact])
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgecv.artifacts import InputSpec, ModelArtifact, Preprocessing, StageResult, atomic_save, sha256_file
+from edgecv.data import DataSplits, make_loader
+from edgecv.devices import DeviceProfile
+from edgecv.evaluation import evaluate_torch
+from edgecv.model_stats import count_macs, count_params
+from edgecv.recipe import Recipe
+
+
+@dataclass
+class RunContext:
+    """Everything a stage may need that is not the model itself."""
+
+    recipe: Recipe
+    run_dir: Path
+    splits: DataSplits
+    devices: list[DeviceProfile]
+    preprocessing: Preprocessing
+    input_spec: InputSpec
+    results: list[StageResult] = field(default_factory=list)
+    initial_model: nn.Module | None = None
+
+    def val_loader(self, batch_size: int = 256) -> torch.utils.data.DataLoader[Any]:
+        """Preprocessed validation batches, in a fixed order."""
+        return make_loader(self.splits.val, self.preprocessing, batch_size, workers=self.recipe.data.workers)
+
+
+@dataclass
+class CurrentModel:
+    """The model as it stands between stages: its artifact, and the loaded module for torch models."""
+
+    artifact: ModelArtifact
+    module: nn.Module | None = None
+
+    def torch_module(self) -> nn.Module:
+        """The torch module, loaded from the artifact's file when a resumed run has not loaded it yet."""
+        if self.module is None:
+            if self.artifact.format != "torch":
+                raise TypeError(f"artifact {self.artifact.name} is {self.artifact.format}, not a torch model")
+            self.module = torch.load(self.artifact.path, map_location="cpu", weights_only=False)
+        return self.module
+
+
+class Stage(ABC):
+    """One step of the pipeline. Subclasses set ``kind`` and implement ``run``."""
+
+    kind: str = "?"
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params
+
+    @abstractmethod
+    def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
+        """Do the stage's work into ``folder`` and return what it produced."""
+
+
+def save_torch_artifact(module: nn.Module, folder: Path, name: str, ctx: RunContext, parent: str | None,
+                        arch: str | None = None) -> ModelArtifact:
+    """Save a whole module (architecture and weights: pruning changes shapes) and describe it as an artifact."""
+    path = folder / "model.pt"
+    module = module.cpu().eval()
+    atomic_save(path, lambda tmp: torch.save(module, tmp))
+    return ModelArtifact(
+        name=name, format="torch", path=str(path), input=ctx.input_spec, preprocessing=ctx.preprocessing,
+        precision="fp32", size_bytes=path.stat().st_size, params=count_params(module),
+        macs=count_macs(module, ctx.input_spec.shape), sha256=sha256_file(path), parent=parent, arch=arch,
+    )
+
+
+def torch_val_metrics(module: nn.Module, ctx: RunContext) -> dict[str, Any]:
+    """Top-1/top-5 of a torch module on the val split, for a stage's metrics."""
+    return evaluate_torch(module, ctx.val_loader(), ctx.splits.labels).summary()

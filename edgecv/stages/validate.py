@@ -1,0 +1,71 @@
+"""Validate every exported artifact on every device: accuracy through its runtime, latency measured or estimated."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from edgecv.artifacts import ModelArtifact, StageResult
+from edgecv.console import info
+from edgecv.devices import DeviceProfile
+from edgecv.report.schema import Validation
+from edgecv.runtime import OrtRunner
+from edgecv.stages.base import CurrentModel, RunContext, Stage
+from edgecv.tasks.classification import ClassificationMetrics
+from edgecv.validate.accuracy import evaluate_runner
+from edgecv.validate.estimate_latency import estimated_latencies
+from edgecv.validate.latency import LatencyResult, measure_latency
+
+
+def exported_artifacts(ctx: RunContext, current: CurrentModel) -> list[ModelArtifact]:
+    """Every ONNX artifact the run produced so far (each export and quantized variant), else the current one."""
+    found = [a for r in ctx.results for a in r.outputs if a.format == "onnx"]
+    return found or [current.artifact]
+
+
+class ValidateStage(Stage):
+    """Accuracy of each exported ONNX model on val through ONNX Runtime; latency per device and batch size."""
+
+    kind = "validate"
+
+    def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
+        started = time.perf_counter()
+        section = ctx.recipe.validate_
+        validations: list[Validation] = []
+        baseline: float | None = None
+        for artifact in exported_artifacts(ctx, current):
+            with OrtRunner(artifact.path, threads=section.threads) as runner:
+                metrics = evaluate_runner(runner, ctx.val_loader(), ctx.splits.labels)
+                baseline = metrics.top1 if baseline is None else baseline
+                info(f"  {artifact.name}: top-1 {metrics.top1:.2f}% on {metrics.samples} val images")
+                for device in ctx.devices:
+                    latency, source, detail = self._latency(runner, artifact, device, ctx)
+                    validations.append(self._entry(artifact, device, metrics, baseline, latency, source, detail))
+        return StageResult(stage=folder.name, kind=self.kind, inputs=[v.artifact for v in validations],
+                           metrics={"validations": [v.model_dump() for v in validations]},
+                           seconds=time.perf_counter() - started)
+
+    @staticmethod
+    def _latency(runner: OrtRunner, artifact: ModelArtifact, device: DeviceProfile,
+                 ctx: RunContext) -> tuple[list[LatencyResult], str, dict[str, Any]]:
+        section = ctx.recipe.validate_
+        if device.measurable_here:
+            results = [measure_latency(runner, artifact.input.shape, b, warmup=section.warmup, runs=section.runs)
+                       for b in section.batch_sizes]
+            for r in results:
+                info(f"  {artifact.name} on {device.name}, batch {r.batch}: p50 {r.p50_ms:.3f} ms, "
+                     f"{r.throughput:.0f} img/s ({r.threads} threads, measured)")
+            return results, "measured", {}
+        return estimated_latencies(artifact, device, section.batch_sizes)
+
+    @staticmethod
+    def _entry(artifact: ModelArtifact, device: DeviceProfile, metrics: ClassificationMetrics, baseline: float,
+               latency: list[LatencyResult], source: str, detail: dict[str, Any]) -> Validation:
+        return Validation(
+            artifact=artifact.name, device=device.name,
+            backend=device.runtime if source != "measured" else "onnxruntime-cpu", precision=artifact.precision,
+            metrics={**metrics.summary(), "top1_delta": round(metrics.top1 - baseline, 3)},
+            per_class=metrics.per_class, confusion=metrics.confusion, latency=latency,
+            latency_source=source, estimate_detail=detail,  # type: ignore[arg-type]
+        )

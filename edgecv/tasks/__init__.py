@@ -1,0 +1,1 @@
+"""Task-specific pieces: metrics and output handling per task (classification today)."""

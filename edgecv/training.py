@@ -1,0 +1,158 @@
+"""The one training loop: from scratch, fine-tuning after compression, and distillation (via ``extra_loss``).
+
+SGD or AdamW, linear warm-up then cosine decay (per step), label smoothing, seeded shuffling, mixed precision on a
+GPU, the best checkpoint (by val top-1) kept, and a checkpoint after every epoch so an interrupted run resumes
+from the last finished epoch.
+
+Example::
+
+    outcome = train_model(model, splits, preprocessing, TrainParams(epochs=5), workdir=Path("runs/x/01-train"))
+    outcome.best_top1, outcome.history[-1]
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgecv.artifacts import Preprocessing, atomic_save
+from edgecv.console import info
+from edgecv.data import DataSplits, make_loader
+from edgecv.evaluation import evaluate_torch
+from edgecv.stages.params import TrainParams
+
+ExtraLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""(images, student logits, labels) -> an extra loss term added to the task loss (e.g. distillation)."""
+
+
+@dataclass
+class TrainOutcome:
+    best_top1: float
+    best_epoch: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    resumed_from_epoch: int = 0
+
+
+def pick_device() -> torch.device:
+    """The GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def make_optimizer(model: nn.Module, params: TrainParams) -> torch.optim.Optimizer:
+    """SGD (momentum, Nesterov) or AdamW; no weight decay on biases and normalization weights."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": params.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if params.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=params.lr)
+    return torch.optim.SGD(groups, lr=params.lr, momentum=params.momentum, nesterov=params.nesterov and params.momentum > 0)
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """LR multiplier: linear from ~0 to 1 over the warm-up, then cosine down to 0 at the last step."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _load_checkpoint(path: Path, model: nn.Module, optimizer: Any, scheduler: Any) -> dict[str, Any]:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return state
+
+
+def train_model(
+    model: nn.Module,
+    splits: DataSplits,
+    pre: Preprocessing,
+    params: TrainParams,
+    *,
+    workdir: Path,
+    default_batch_size: int = 64,
+    extra_loss: ExtraLoss | None = None,
+    extra_modules: list[nn.Module] | None = None,
+    workers: int = 0,
+) -> TrainOutcome:
+    """Train ``model`` in place and leave it holding the best epoch's weights. See the module docstring."""
+    torch.manual_seed(params.seed)
+    device = pick_device()
+    model.to(device)
+    trainable = nn.ModuleList([model, *(extra_modules or [])])  # e.g. distillation adapters learn too
+    batch_size = params.batch_size or default_batch_size
+    loader = make_loader(splits.train, pre, batch_size, shuffle=True, augment_mode=params.augment, seed=params.seed,
+                         workers=workers)
+    val_loader = make_loader(splits.val, pre, 256, workers=workers)
+    steps_per_epoch = min(len(loader), params.max_batches_per_epoch or len(loader))
+    optimizer = make_optimizer(trainable, params)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(steps_per_epoch * params.epochs, round(steps_per_epoch * params.warmup_epochs))
+    )
+    criterion = nn.CrossEntropyLoss(label_smoothing=params.label_smoothing)
+    use_amp = device.type == "cuda" and params.amp != "off"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    last, best = workdir / "last.pt", workdir / "best.pt"
+    outcome = TrainOutcome(best_top1=-1.0, best_epoch=0)
+    start_epoch = 0
+    if last.is_file():
+        state = _load_checkpoint(last, trainable, optimizer, scheduler)
+        start_epoch, outcome.history = state["epoch"], state["history"]
+        outcome.best_top1, outcome.best_epoch = state["best_top1"], state["best_epoch"]
+        outcome.resumed_from_epoch = start_epoch
+        info(f"  resuming training after epoch {start_epoch}/{params.epochs}")
+    started = time.perf_counter()
+    for epoch in range(start_epoch, params.epochs):
+        # reseeding per epoch gives a resumed run the same shuffles as an uninterrupted one
+        loader.generator.manual_seed(params.seed + epoch + 1)  # type: ignore[union-attr]
+        trainable.train()
+        total_loss, seen, epoch_started = 0.0, 0, time.perf_counter()
+        for step, (images, labels) in enumerate(loader):
+            if step >= steps_per_epoch:
+                break
+            images, labels = images.to(device), labels.to(device)
+            with torch.autocast(device.type, enabled=use_amp):
+                logits = model(images)
+                loss = criterion(logits, labels)
+                if extra_loss is not None:
+                    loss = loss + extra_loss(images, logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            total_loss += float(loss) * len(labels)
+            seen += len(labels)
+        top1 = evaluate_torch(model, val_loader, splits.labels, device).top1
+        row = {"epoch": epoch + 1, "loss": total_loss / max(1, seen), "val_top1": top1,
+               "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_started}
+        outcome.history.append(row)
+        if top1 > outcome.best_top1:
+            outcome.best_top1, outcome.best_epoch = top1, epoch + 1
+            atomic_save(best, lambda p: torch.save(model.state_dict(), p))
+        atomic_save(last, lambda p, e=epoch: torch.save({
+            "model": trainable.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "rng": torch.get_rng_state(), "epoch": e + 1, "history": outcome.history,
+            "best_top1": outcome.best_top1, "best_epoch": outcome.best_epoch}, p))
+        info(f"  epoch {epoch + 1}/{params.epochs}  loss {row['loss']:.4f}  val top-1 {top1:.2f}%  "
+             f"({row['seconds']:.1f}s)")
+    if best.is_file():
+        model.load_state_dict(torch.load(best, map_location=device, weights_only=True))
+    outcome.seconds = time.perf_counter() - started
+    model.to("cpu").eval()
+    return outcome
