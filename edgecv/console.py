@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 
-console = Console(stderr=True, highlight=False)
+# progress goes to stderr, results (tables) to stdout; off a terminal, wide enough for the tables not to wrap
+console = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+results = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 _level = {"value": 1}  # 0 quiet, 1 normal, 2 verbose
 
 

@@ -60,6 +60,8 @@ def run_pipeline(recipe: Recipe, *, resume: bool = False, run_dir: Path | None =
     if resume and run_dir is None:
         run_dir = latest_run_dir(recipe)
     devices, splits, pre, spec, model = preflight(recipe)
+    info(f"data: {len(splits.train)} train / {len(splits.val)} val images, {splits.num_classes} classes "
+         f"({splits.source})")
     run_dir = run_dir or new_run_dir(recipe)
     info(f"run folder: {run_dir}")
     ctx = RunContext(recipe=recipe, run_dir=run_dir, splits=splits, devices=devices, preprocessing=pre,

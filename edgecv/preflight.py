@@ -9,7 +9,6 @@ from __future__ import annotations
 from torch import nn
 
 from edgecv.artifacts import InputSpec, Preprocessing
-from edgecv.console import info
 from edgecv.data import DataSplits, load_datasets
 from edgecv.devices import DeviceProfile, load_device
 from edgecv.errors import EdgecvError
@@ -66,7 +65,7 @@ def prefixed(recipe: Recipe, exc: EdgecvError) -> EdgecvError:
     message = str(exc)
     if recipe.source and str(recipe.source) in message:
         return exc
-    key = f"key '{exc.field}': " if exc.field and f"'{exc.field}'" not in message else ""
+    key = f"key '{exc.field}': " if exc.field and exc.field not in message else ""
     return type(exc)(f"{where(recipe)}: {key}{message}", field=exc.field)
 
 
@@ -76,8 +75,6 @@ def preflight(recipe: Recipe, *, with_model: bool = True) -> tuple[list[DevicePr
     try:
         devices = load_devices(recipe)
         splits = load_datasets(recipe.data)
-        info(f"data: {len(splits.train)} train / {len(splits.val)} val images, {splits.num_classes} classes "
-             f"({splits.source})")
         pre = preprocessing_for(recipe, splits.labels)
         spec = InputSpec(shape=(3, *pre.size))
         model = build_initial_model(recipe, splits.num_classes) if with_model else None

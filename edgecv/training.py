@@ -136,7 +136,7 @@ def train_model(
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
-            total_loss += float(loss) * len(labels)
+            total_loss += float(loss.detach()) * len(labels)
             seen += len(labels)
         top1 = evaluate_torch(model, val_loader, splits.labels, device).top1
         row = {"epoch": epoch + 1, "loss": total_loss / max(1, seen), "val_top1": top1,

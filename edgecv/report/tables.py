@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from edgecv.console import console
+from edgecv.console import results as console
 from edgecv.report.markdown import latency_cell
 from edgecv.report.schema import Report
 

@@ -18,7 +18,7 @@ class TrainStage(Stage):
         module = current.torch_module()
         outcome = train_model(module, ctx.splits, ctx.preprocessing, self.params, workdir=folder,
                               default_batch_size=ctx.recipe.data.batch_size, workers=ctx.recipe.data.workers)
-        name = getattr(self.params, "name", None) or folder.name.split("-", 1)[1]
+        name = getattr(self.params, "name", None) or ("trained" if self.kind == "train" else folder.name)
         artifact = save_torch_artifact(module, folder, name, ctx, parent=current.artifact.name)
         current.module = module
         metrics = {**torch_val_metrics(module, ctx), "best_epoch": outcome.best_epoch, "history": outcome.history,

@@ -34,6 +34,7 @@ class ValidateStage(Stage):
         section = ctx.recipe.validate_
         validations: list[Validation] = []
         baseline: float | None = None
+        torch_top1 = {a.name: r.metrics.get("top1") for r in ctx.results for a in r.outputs}
         for artifact in exported_artifacts(ctx, current):
             with OrtRunner(artifact.path, threads=section.threads) as runner:
                 metrics = evaluate_runner(runner, ctx.val_loader(), ctx.splits.labels)
@@ -41,7 +42,9 @@ class ValidateStage(Stage):
                 info(f"  {artifact.name}: top-1 {metrics.top1:.2f}% on {metrics.samples} val images")
                 for device in ctx.devices:
                     latency, source, detail = self._latency(runner, artifact, device, ctx)
-                    validations.append(self._entry(artifact, device, metrics, baseline, latency, source, detail))
+                    entry = self._entry(artifact, device, metrics, baseline, latency, source, detail)
+                    entry.metrics["torch_top1"] = torch_top1.get(artifact.parent or "")
+                    validations.append(entry)
         return StageResult(stage=folder.name, kind=self.kind, inputs=[v.artifact for v in validations],
                            metrics={"validations": [v.model_dump() for v in validations]},
                            seconds=time.perf_counter() - started)

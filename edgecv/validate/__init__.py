@@ -1,0 +1,1 @@
+"""Validation of produced artifacts: accuracy, parity, and latency (measured here, estimated for Jetsons)."""
