@@ -17,8 +17,13 @@ from edgecv.recipe import Recipe, load_recipe
 from edgecv.report.schema import Report
 
 
-def compress(recipe: str | Path | Recipe, overrides: list[str] | tuple[str, ...] = (), *, resume: bool = False,
-             run_dir: Path | None = None) -> Report:
+def compress(
+    recipe: str | Path | Recipe,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    resume: bool = False,
+    run_dir: Path | None = None,
+) -> Report:
     """Run a recipe end to end (or resume its latest run) and return the report."""
     from edgecv.pipeline import run_pipeline
 
@@ -39,8 +44,12 @@ def plan_recipe(recipe: str | Path, overrides: list[str] | tuple[str, ...] = ())
         "run_folder": str(loaded.output / loaded.name / "<run-id>"),
         "stages": [f"{name} ({stage.kind})" for name, stage in plan(loaded)],
         "devices": [d.name for d in devices],
-        "data": {"source": splits.source, "train_images": len(splits.train), "val_images": len(splits.val),
-                 "classes": splits.num_classes},
+        "data": {
+            "source": splits.source,
+            "train_images": len(splits.train),
+            "val_images": len(splits.val),
+            "classes": splits.num_classes,
+        },
         "input": {"shape": list(spec.shape), "mean": list(pre.mean), "std": list(pre.std)},
         "model": {"arch": loaded.model.arch, "params": sum(p.numel() for p in model.parameters()) if model else None},
         "resolved": loaded.to_dict(),

@@ -12,8 +12,12 @@ from edgecv import __version__
 from edgecv.console import console, set_verbosity
 from edgecv.errors import EdgecvError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Compress, export and validate vision models for Jetson-class devices from one recipe.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Compress, export and validate vision models for Jetson-class devices from one recipe.",
+)
 devices_app = typer.Typer(help="List device profiles, or show one.", invoke_without_command=True)
 app.add_typer(devices_app, name="devices")
 
@@ -33,7 +37,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail")] = False,
 ) -> None:

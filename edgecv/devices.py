@@ -9,7 +9,7 @@ Example::
     from edgecv.devices import load_device, list_devices
     orin = load_device("jetson-agx-orin-64gb")
     orin.software.tensorrt        # "10.3"
-    orin.peak.int8_tops           # dense INT8 TOPS of GPU + DLA as NVIDIA publishes it
+    orin.peak.int8_tops           # dense INT8 TOPS of the GPU alone (DLA share in peak.dla_int8_tops)
     [d.name for d in list_devices()]
 """
 
@@ -19,7 +19,7 @@ import difflib
 import os
 import platform
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -176,7 +176,7 @@ def load_device_file(path: Path) -> DeviceProfile:
         raise RecipeError(f"{path}: field '{where}': {err['msg']}") from exc
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_device(name_or_path: str) -> DeviceProfile:
     """Load a profile by name (``jetson-orin-nano-8gb``, ``host-cpu``) or by a YAML path."""
     path = Path(name_or_path)

@@ -10,8 +10,19 @@ from edgecv import __version__
 from edgecv.devices import _host_figures
 from edgecv.report.schema import Environment
 
-LIBRARIES = ("torch", "torchvision", "onnx", "onnxruntime", "onnxslim", "nncf", "torch-pruning", "numpy",
-             "pydantic", "scikit-learn", "tensorrt")
+LIBRARIES = (
+    "torch",
+    "torchvision",
+    "onnx",
+    "onnxruntime",
+    "onnxslim",
+    "nncf",
+    "torch-pruning",
+    "numpy",
+    "pydantic",
+    "scikit-learn",
+    "tensorrt",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -28,5 +39,11 @@ def library_versions() -> dict[str, str]:
 def environment() -> Environment:
     """The current machine and library versions."""
     host = _host_figures()
-    return Environment(python=platform.python_version(), platform=platform.platform(), machine=platform.machine(),
-                       cpu=str(host["cpu"]), cpu_count=os.cpu_count() or 1, libraries=library_versions())
+    return Environment(
+        python=platform.python_version(),
+        platform=platform.platform(),
+        machine=platform.machine(),
+        cpu=str(host["cpu"]),
+        cpu_count=os.cpu_count() or 1,
+        libraries=library_versions(),
+    )

@@ -13,7 +13,9 @@ from edgecv.tasks.classification import ClassificationMetrics
 
 
 @torch.no_grad()
-def torch_logits(model: nn.Module, loader: DataLoader[Any], device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def torch_logits(
+    model: nn.Module, loader: DataLoader[Any], device: torch.device | str = "cpu"
+) -> tuple[np.ndarray, np.ndarray]:
     """Logits and labels of every batch, in loader order; the model is put in eval mode."""
     model.eval()
     outputs: list[np.ndarray] = []

@@ -21,7 +21,7 @@ from typing import Any
 from edgecv.artifacts import ModelArtifact, StageResult, atomic_write_json
 from edgecv.console import info
 from edgecv.errors import EdgecvError
-from edgecv.preflight import preflight, prefixed
+from edgecv.preflight import prefixed, preflight
 from edgecv.recipe import Recipe
 from edgecv.registry import stage_class
 from edgecv.report.build import build_report, write_reports
@@ -60,12 +60,21 @@ def run_pipeline(recipe: Recipe, *, resume: bool = False, run_dir: Path | None =
     if resume and run_dir is None:
         run_dir = latest_run_dir(recipe)
     devices, splits, pre, spec, model = preflight(recipe)
-    info(f"data: {len(splits.train)} train / {len(splits.val)} val images, {splits.num_classes} classes "
-         f"({splits.source})")
+    info(
+        f"data: {len(splits.train)} train / {len(splits.val)} val images, {splits.num_classes} classes "
+        f"({splits.source})"
+    )
     run_dir = run_dir or new_run_dir(recipe)
     info(f"run folder: {run_dir}")
-    ctx = RunContext(recipe=recipe, run_dir=run_dir, splits=splits, devices=devices, preprocessing=pre,
-                     input_spec=spec, initial_model=model)
+    ctx = RunContext(
+        recipe=recipe,
+        run_dir=run_dir,
+        splits=splits,
+        devices=devices,
+        preprocessing=pre,
+        input_spec=spec,
+        initial_model=model,
+    )
     current: CurrentModel | None = None
     artifacts: list[ModelArtifact] = []
     previous_handler = signal.signal(signal.SIGTERM, _raise_interrupted)

@@ -5,7 +5,6 @@ So a bad recipe leaves nothing behind, and a good one has its data and model rea
 
 from __future__ import annotations
 
-
 from torch import nn
 
 from edgecv.artifacts import InputSpec, Preprocessing
@@ -56,8 +55,13 @@ def build_initial_model(recipe: Recipe, num_classes: int) -> nn.Module:
             f"{where(recipe)}: key 'model.num_classes' is {section.num_classes} but the data has {num_classes} "
             "classes; remove model.num_classes or fix the data"
         )
-    return build_model(section.arch, num_classes, checkpoint=section.checkpoint, pretrained=section.pretrained,
-                       kwargs=dict(section.kwargs))
+    return build_model(
+        section.arch,
+        num_classes,
+        checkpoint=section.checkpoint,
+        pretrained=section.pretrained,
+        kwargs=dict(section.kwargs),
+    )
 
 
 def prefixed(recipe: Recipe, exc: EdgecvError) -> EdgecvError:
@@ -69,8 +73,9 @@ def prefixed(recipe: Recipe, exc: EdgecvError) -> EdgecvError:
     return type(exc)(f"{where(recipe)}: {key}{message}", field=exc.field)
 
 
-def preflight(recipe: Recipe, *, with_model: bool = True) -> tuple[list[DeviceProfile], DataSplits, Preprocessing,
-                                                                   InputSpec, nn.Module | None]:
+def preflight(
+    recipe: Recipe, *, with_model: bool = True
+) -> tuple[list[DeviceProfile], DataSplits, Preprocessing, InputSpec, nn.Module | None]:
     """Devices, data splits, preprocessing, input spec and the built model; every failure names file and key."""
     try:
         devices = load_devices(recipe)
@@ -81,5 +86,3 @@ def preflight(recipe: Recipe, *, with_model: bool = True) -> tuple[list[DevicePr
     except EdgecvError as exc:
         raise prefixed(recipe, exc) from exc
     return devices, splits, pre, spec, model
-
-

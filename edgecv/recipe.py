@@ -147,7 +147,9 @@ def expand_env(text: str, source: str) -> str:
         value = os.environ.get(name)
         if value is None:
             if default is None:
-                raise RecipeError(f"{source}: environment variable ${{{name}}} is not set; set it or write ${{{name}:-default}}")
+                raise RecipeError(
+                    f"{source}: environment variable ${{{name}}} is not set; set it or write ${{{name}:-default}}"
+                )
             return default
         return value
 
@@ -191,7 +193,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
 def parse_recipe(data: Any, source: str, base: Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Validate already-loaded recipe data; ``source`` names it in errors, ``base`` anchors relative paths."""
     if not isinstance(data, dict):
-        raise RecipeError(f"{source}: a recipe is a mapping of sections (name, model, data, ...), not {type(data).__name__}")
+        raise RecipeError(
+            f"{source}: a recipe is a mapping of sections (name, model, data, ...), not {type(data).__name__}"
+        )
     _resolve_paths(data, base)
     for assignment in overrides:
         apply_override(data, assignment, Path.cwd())

@@ -15,9 +15,9 @@ def _union_member(annotation: Any, tag: str) -> type[BaseModel] | None:
         member = _first_model(arg)
         if member is None and typing.get_args(arg):
             member = _union_member(arg, tag)
-        if member is not None and "type" in member.model_fields:
-            if tag in typing.get_args(member.model_fields["type"].annotation):
-                return member
+        type_field = member.model_fields.get("type") if member is not None else None
+        if type_field is not None and tag in typing.get_args(type_field.annotation):
+            return member
     return None
 
 

@@ -49,23 +49,40 @@ def latest_run_dir(recipe: Recipe) -> Path:
     return run
 
 
-def write_manifest(run_dir: Path, recipe: Recipe, status: str, artifacts: list[ModelArtifact],
-                   stages: list[str], error: str | None = None) -> None:
+def write_manifest(
+    run_dir: Path,
+    recipe: Recipe,
+    status: str,
+    artifacts: list[ModelArtifact],
+    stages: list[str],
+    error: str | None = None,
+) -> None:
     """(Re)write manifest.json atomically: recipe hash, versions, machine, artifacts with sha256, status."""
     previous = read_manifest(run_dir)
-    atomic_write_json(run_dir / "manifest.json", {
-        "recipe_name": recipe.name,
-        "recipe_hash": recipe.digest(),
-        "recipe_source": str(recipe.source) if recipe.source else None,
-        "created": previous.get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
-        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "status": status,
-        "error": error,
-        "finished_stages": stages,
-        "environment": environment().model_dump(),
-        "artifacts": [{"name": a.name, "format": a.format, "path": _relative(a.path, run_dir), "sha256": a.sha256,
-                       "size_bytes": a.size_bytes} for a in artifacts],
-    })
+    atomic_write_json(
+        run_dir / "manifest.json",
+        {
+            "recipe_name": recipe.name,
+            "recipe_hash": recipe.digest(),
+            "recipe_source": str(recipe.source) if recipe.source else None,
+            "created": previous.get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "status": status,
+            "error": error,
+            "finished_stages": stages,
+            "environment": environment().model_dump(),
+            "artifacts": [
+                {
+                    "name": a.name,
+                    "format": a.format,
+                    "path": _relative(a.path, run_dir),
+                    "sha256": a.sha256,
+                    "size_bytes": a.size_bytes,
+                }
+                for a in artifacts
+            ],
+        },
+    )
 
 
 def _relative(path: str, base: Path) -> str:

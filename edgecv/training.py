@@ -53,7 +53,9 @@ def make_optimizer(model: nn.Module, params: TrainParams) -> torch.optim.Optimiz
     groups = [{"params": decay, "weight_decay": params.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if params.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=params.lr)
-    return torch.optim.SGD(groups, lr=params.lr, momentum=params.momentum, nesterov=params.nesterov and params.momentum > 0)
+    return torch.optim.SGD(
+        groups, lr=params.lr, momentum=params.momentum, nesterov=params.nesterov and params.momentum > 0
+    )
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
@@ -95,8 +97,9 @@ def train_model(
     model.to(device)
     trainable = nn.ModuleList([model, *(extra_modules or [])])  # e.g. distillation adapters learn too
     batch_size = params.batch_size or default_batch_size
-    loader = make_loader(splits.train, pre, batch_size, shuffle=True, augment_mode=params.augment, seed=params.seed,
-                         workers=workers)
+    loader = make_loader(
+        splits.train, pre, batch_size, shuffle=True, augment_mode=params.augment, seed=params.seed, workers=workers
+    )
     val_loader = make_loader(splits.val, pre, 256, workers=workers)
     steps_per_epoch = min(len(loader), params.max_batches_per_epoch or len(loader))
     optimizer = make_optimizer(trainable, params)
@@ -139,18 +142,37 @@ def train_model(
             total_loss += float(loss.detach()) * len(labels)
             seen += len(labels)
         top1 = evaluate_torch(model, val_loader, splits.labels, device).top1
-        row = {"epoch": epoch + 1, "loss": total_loss / max(1, seen), "val_top1": top1,
-               "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_started}
+        row = {
+            "epoch": epoch + 1,
+            "loss": total_loss / max(1, seen),
+            "val_top1": top1,
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - epoch_started,
+        }
         outcome.history.append(row)
         if top1 > outcome.best_top1:
             outcome.best_top1, outcome.best_epoch = top1, epoch + 1
             atomic_save(best, lambda p: torch.save(model.state_dict(), p))
-        atomic_save(last, lambda p, e=epoch: torch.save({
-            "model": trainable.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": torch.get_rng_state(), "epoch": e + 1, "history": outcome.history,
-            "best_top1": outcome.best_top1, "best_epoch": outcome.best_epoch}, p))
-        info(f"  epoch {epoch + 1}/{params.epochs}  loss {row['loss']:.4f}  val top-1 {top1:.2f}%  "
-             f"({row['seconds']:.1f}s)")
+        atomic_save(
+            last,
+            lambda p, e=epoch: torch.save(
+                {
+                    "model": trainable.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "epoch": e + 1,
+                    "history": outcome.history,
+                    "best_top1": outcome.best_top1,
+                    "best_epoch": outcome.best_epoch,
+                },
+                p,
+            ),
+        )
+        info(
+            f"  epoch {epoch + 1}/{params.epochs}  loss {row['loss']:.4f}  val top-1 {top1:.2f}%  "
+            f"({row['seconds']:.1f}s)"
+        )
     if best.is_file():
         model.load_state_dict(torch.load(best, map_location=device, weights_only=True))
     outcome.seconds = time.perf_counter() - started

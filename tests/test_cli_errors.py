@@ -36,8 +36,9 @@ def test_malformed_yaml(tmp_path: Path) -> None:
 
 def test_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
     path = write_recipe(tmp_path, validate={"devices": ["host-cpu"], "batch_size": [1]})
-    _assert_clean_failure(["compress", str(path)], tmp_path / "runs", str(path), "validate.batch_size",
-                          "did you mean 'batch_sizes'")
+    _assert_clean_failure(
+        ["compress", str(path)], tmp_path / "runs", str(path), "validate.batch_size", "did you mean 'batch_sizes'"
+    )
 
 
 def test_wrong_type(tmp_path: Path) -> None:
@@ -77,8 +78,7 @@ def test_empty_data_folder(tmp_path: Path) -> None:
 
 def test_unknown_device(tmp_path: Path) -> None:
     path = write_recipe(tmp_path, validate={"devices": ["jetson-orin-nano-8g"]})
-    _assert_clean_failure(["compress", str(path)], tmp_path / "runs", str(path), "validate.devices[0]",
-                          "did you mean")
+    _assert_clean_failure(["compress", str(path)], tmp_path / "runs", str(path), "validate.devices[0]", "did you mean")
 
 
 def test_unknown_model_name(tmp_path: Path) -> None:

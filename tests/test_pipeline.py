@@ -56,8 +56,9 @@ def test_resume_without_a_run_is_an_error(recipe_file: Path) -> None:
 
 @pytest.mark.slow
 def test_killed_during_training_resumes_to_a_complete_report(tmp_path: Path) -> None:
-    path = write_recipe(tmp_path, data={"digits_size": 16, "max_train_samples": 400, "batch_size": 16},
-                        train={"epochs": 12, "lr": 0.05})
+    path = write_recipe(
+        tmp_path, data={"digits_size": 16, "max_train_samples": 400, "batch_size": 16}, train={"epochs": 12, "lr": 0.05}
+    )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "edgecv", "compress", str(path)]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=REPO)

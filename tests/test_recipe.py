@@ -62,7 +62,7 @@ def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
     assert recipe.data.val == (Path.cwd() / "somewhere").resolve()
     with pytest.raises(RecipeError, match=r"key 'train.epochs'"):
         load_recipe(path, ["train.epochs=-1"])
-    with pytest.raises(RecipeError, match="key.path=value"):
+    with pytest.raises(RecipeError, match=r"key\.path=value"):
         load_recipe(path, ["train.epochs"])
 
 

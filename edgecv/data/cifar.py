@@ -28,7 +28,9 @@ def cifar10_dataset(path: Path, train: bool, field: str) -> TensorDataset:
 
     root = cifar_root(path)
     if root is None:
-        raise DataError(f"{field}: no cifar-10-batches-py under '{path}'; extract CIFAR-10 (python version) there", field=field)
+        raise DataError(
+            f"{field}: no cifar-10-batches-py under '{path}'; extract CIFAR-10 (python version) there", field=field
+        )
     ds = CIFAR10(str(root), train=train, download=False)
     images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
     return TensorDataset(images, torch.tensor(ds.targets, dtype=torch.long))

@@ -72,7 +72,9 @@ def _read_tar(path: Path, field: str) -> EncodedImageDataset:
                 if fh is not None:
                     items.append((fh.read(), index[cls]))
     except (OSError, tarfile.TarError) as exc:
-        raise DataError(f"{path}: cannot read the tar archive ({exc}); give an ImageFolder tar or folder", field=field) from exc
+        raise DataError(
+            f"{path}: cannot read the tar archive ({exc}); give an ImageFolder tar or folder", field=field
+        ) from exc
     return EncodedImageDataset(items, classes, str(path))
 
 

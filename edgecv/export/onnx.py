@@ -41,9 +41,15 @@ def export_onnx(model: nn.Module, spec: InputSpec, path: Path, *, opset: int, si
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 torch.onnx.export(
-                    model, (dummy,), str(tmp), input_names=[spec.name], output_names=spec.output_names,
-                    dynamic_axes=dynamic if spec.dynamic_batch else None, opset_version=opset,
-                    do_constant_folding=True, dynamo=False,
+                    model,
+                    (dummy,),
+                    str(tmp),
+                    input_names=[spec.name],
+                    output_names=spec.output_names,
+                    dynamic_axes=dynamic if spec.dynamic_batch else None,
+                    opset_version=opset,
+                    do_constant_folding=True,
+                    dynamo=False,
                 )
         except Exception as exc:
             raise ModelError(f"ONNX export at opset {opset} failed: {exc}; try another export.opset") from exc

@@ -79,8 +79,7 @@ def build_model(
 
         if pretrained:
             raise ModelError(
-                f"model.pretrained works only for zoo models, not {arch!r}; give your weights in "
-                "model.checkpoint",
+                f"model.pretrained works only for zoo models, not {arch!r}; give your weights in model.checkpoint",
                 field="model.pretrained",
             )
         model = build_from_import_path(arch, num_classes, kwargs)
@@ -97,9 +96,7 @@ def build_model(
     return model.eval()
 
 
-def _check_args(
-    num_classes: Any, checkpoint: Path | None, pretrained: bool, kwargs: dict[str, Any] | None
-) -> None:
+def _check_args(num_classes: Any, checkpoint: Path | None, pretrained: bool, kwargs: dict[str, Any] | None) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ModelError(
             f"model.num_classes must be a positive integer, got {num_classes!r}", field="model.num_classes"
@@ -112,9 +109,7 @@ def _check_args(
         )
     for key, field in RESERVED_KWARGS.items():
         if key in (kwargs or {}):
-            raise ModelError(
-                f"model.kwargs must not contain {key!r}; set {field} instead", field="model.kwargs"
-            )
+            raise ModelError(f"model.kwargs must not contain {key!r}; set {field} instead", field="model.kwargs")
 
 
 def _build_entry(entry: ModelEntry, num_classes: int, kwargs: dict[str, Any]) -> nn.Module:

@@ -38,15 +38,14 @@ FIX = "check model.arch and model.num_classes against the network the checkpoint
 def read_checkpoint(path: Path) -> Any:
     """Read a checkpoint on the CPU: safe loading first, full unpickling only if that refuses the file."""
     if not path.exists():
+        where = "" if path.is_absolute() else f" (looked at {path.absolute()})"
         raise ModelError(
-            f"checkpoint {path} does not exist; check model.checkpoint (relative paths resolve "
+            f"checkpoint {path} does not exist{where}; check model.checkpoint (relative paths resolve "
             "against the recipe's folder)",
             field=FIELD,
         )
     if not path.is_file():
-        raise ModelError(
-            f"checkpoint {path} is not a file; model.checkpoint must name a .pt/.pth file", field=FIELD
-        )
+        raise ModelError(f"checkpoint {path} is not a file; model.checkpoint must name a .pt/.pth file", field=FIELD)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -100,9 +99,7 @@ def extract_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
 
 
 def _is_state_dict(obj: Mapping[Any, Any]) -> bool:
-    return (
-        bool(obj) and all(isinstance(k, str) for k in obj) and all(torch.is_tensor(v) for v in obj.values())
-    )
+    return bool(obj) and all(isinstance(k, str) for k in obj) and all(torch.is_tensor(v) for v in obj.values())
 
 
 def _strip_prefixes(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -114,8 +111,7 @@ def _strip_prefixes(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor
             out = {k[len(prefix) :]: v for k, v in out.items()}
             bare = prefix.rstrip(".")
             metadata = {
-                (k[len(prefix) :] if k.startswith(prefix) else "" if k == bare else k): v
-                for k, v in metadata.items()
+                (k[len(prefix) :] if k.startswith(prefix) else "" if k == bare else k): v for k, v in metadata.items()
             }
     result: Any = _StateDict(out)
     if metadata:
@@ -129,9 +125,7 @@ class _StateDict(dict[str, torch.Tensor]):
     _metadata: dict[str, Any]
 
 
-def check_fits(
-    model: nn.Module, state: Mapping[str, torch.Tensor], path: Path, arch: str | None = None
-) -> None:
+def check_fits(model: nn.Module, state: Mapping[str, torch.Tensor], path: Path, arch: str | None = None) -> None:
     """Raise a ModelError listing missing, unexpected and shape-mismatched keys, if there are any."""
     own = model.state_dict()
     # Checkpoints older than PyTorch 0.4.1 lack BatchNorm's num_batches_tracked; BatchNorm fills it in itself.

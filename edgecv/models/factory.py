@@ -34,9 +34,7 @@ def resolve(spec: str) -> Callable[..., Any]:
     """Import ``package.module:attr`` and return the attribute; ModelError (``model.arch``) if impossible."""
     module_name, _, attr_path = spec.partition(":")
     if not module_name or not attr_path or ":" in attr_path:
-        raise ModelError(
-            f"model.arch {spec!r} is not an import path of the form 'package.module:factory'", field=FIELD
-        )
+        raise ModelError(f"model.arch {spec!r} is not an import path of the form 'package.module:factory'", field=FIELD)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -106,11 +104,7 @@ def build_from_import_path(spec: str, num_classes: int, kwargs: dict[str, Any] |
     try:
         model = factory(**call_kwargs)
     except Exception as exc:
-        raise ModelError(
-            f"model.arch {spec!r}: calling it raised {type(exc).__name__}: {exc}", field=FIELD
-        ) from exc
+        raise ModelError(f"model.arch {spec!r}: calling it raised {type(exc).__name__}: {exc}", field=FIELD) from exc
     if not isinstance(model, nn.Module):
-        raise ModelError(
-            f"model.arch {spec!r} returned a {type(model).__name__}, not a torch.nn.Module", field=FIELD
-        )
+        raise ModelError(f"model.arch {spec!r} returned a {type(model).__name__}, not a torch.nn.Module", field=FIELD)
     return model

@@ -112,12 +112,7 @@ def replace_head(model: nn.Module, entry: ModelEntry, num_classes: int, kwargs: 
     replaced = []
     for name, module in list(model.named_modules()):
         ref = ref_modules.get(name)
-        if (
-            not name
-            or ref is None
-            or type(ref) is not type(module)
-            or _own_shapes(ref) == _own_shapes(module)
-        ):
+        if not name or ref is None or type(ref) is not type(module) or _own_shapes(ref) == _own_shapes(module):
             continue
         fresh = ref.to_empty(device=_device_of(module))
         for sub in fresh.modules():

@@ -20,11 +20,20 @@ def build_report(recipe: Recipe, ctx: RunContext, status: str, seconds: float) -
     parity = [ParityResult.model_validate(r.metrics["parity"]) for r in ctx.results if "parity" in r.metrics]
     validations = [Validation.model_validate(v) for r in ctx.results for v in r.metrics.get("validations", [])]
     return Report(
-        edgecv_version=__version__, name=recipe.name, run_dir=str(ctx.run_dir), status=status,  # type: ignore[arg-type]
-        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), recipe_hash=recipe.digest(), recipe=recipe.to_dict(),
-        environment=environment(), labels=ctx.splits.labels,
+        edgecv_version=__version__,
+        name=recipe.name,
+        run_dir=str(ctx.run_dir),
+        status=status,  # type: ignore[arg-type]
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        recipe_hash=recipe.digest(),
+        recipe=recipe.to_dict(),
+        environment=environment(),
+        labels=ctx.splits.labels,
         data={"source": ctx.splits.source, "train_images": len(ctx.splits.train), "val_images": len(ctx.splits.val)},
-        stages=ctx.results, artifacts=artifacts, parity=parity, validations=validations,
+        stages=ctx.results,
+        artifacts=artifacts,
+        parity=parity,
+        validations=validations,
         total_seconds=round(sum(r.seconds for r in ctx.results), 2),
     )
 

@@ -17,9 +17,15 @@ def print_summary(report: Report) -> None:
     for s in report.stages:
         out = s.outputs[-1] if s.outputs else None
         top1 = s.metrics.get("top1")
-        stages.add_row(s.stage, out.name if out else "–", f"{top1:.2f}" if top1 is not None else "–",
-                       f"{out.params:,}" if out and out.params else "–", f"{out.macs:,}" if out and out.macs else "–",
-                       f"{out.size_bytes / 1e6:.3f}" if out else "–", f"{s.seconds:.1f}")
+        stages.add_row(
+            s.stage,
+            out.name if out else "–",
+            f"{top1:.2f}" if top1 is not None else "–",
+            f"{out.params:,}" if out and out.params else "–",
+            f"{out.macs:,}" if out and out.macs else "–",
+            f"{out.size_bytes / 1e6:.3f}" if out else "–",
+            f"{s.seconds:.1f}",
+        )
     console.print(stages)
     batches = sorted({r.batch for v in report.validations for r in v.latency})
     checks = Table(title="validation (latency p50; est. = estimated from the device profile)")
@@ -27,8 +33,13 @@ def print_summary(report: Report) -> None:
         checks.add_column(column)
     for v in report.validations:
         top1 = v.metrics.get("top1")
-        checks.add_row(v.artifact, v.device, v.precision, f"{top1:.2f}" if top1 is not None else "–",
-                       *[latency_cell(v, b) for b in batches])
+        checks.add_row(
+            v.artifact,
+            v.device,
+            v.precision,
+            f"{top1:.2f}" if top1 is not None else "–",
+            *[latency_cell(v, b) for b in batches],
+        )
     console.print(checks)
 
 
@@ -42,8 +53,14 @@ def print_comparison(reports: list[Report]) -> None:
         sizes = {a.name: a.size_bytes for a in rep.artifacts}
         for v in rep.validations:
             top1 = v.metrics.get("top1")
-            table.add_row(rep.run_dir, v.artifact, v.device, f"{top1:.2f}" if top1 is not None else "–",
-                          f"{sizes.get(v.artifact, 0) / 1e6:.3f}", *[latency_cell(v, b) for b in batches])
+            table.add_row(
+                rep.run_dir,
+                v.artifact,
+                v.device,
+                f"{top1:.2f}" if top1 is not None else "–",
+                f"{sizes.get(v.artifact, 0) / 1e6:.3f}",
+                *[latency_cell(v, b) for b in batches],
+            )
     console.print(table)
 
 
@@ -52,13 +69,36 @@ def print_devices() -> None:
     from edgecv.devices import list_devices
 
     table = Table(title="device profiles (`edgecv devices show NAME` for every field)")
-    for column in ("name", "arch", "cc", "FP16 TFLOPS", "INT8 TOPS", "memory GB", "GB/s", "DLA", "JetPack",
-                   "TensorRT", "opset", "2:4"):
+    for column in (
+        "name",
+        "arch",
+        "cc",
+        "FP16 TFLOPS",
+        "INT8 TOPS",
+        "memory GB",
+        "GB/s",
+        "DLA",
+        "JetPack",
+        "TensorRT",
+        "opset",
+        "2:4",
+    ):
         table.add_column(column)
     for d in list_devices():
-        table.add_row(d.name, d.arch, d.compute_capability or "–", _fmt(d.peak.fp16_tflops), _fmt(d.peak.int8_tops),
-                      _fmt(d.memory_gb), _fmt(d.memory_bandwidth_gbs), str(d.dla_cores), d.software.jetpack or "–",
-                      d.software.tensorrt or "–", str(d.software.max_onnx_opset), "yes" if d.sparsity_2_4 else "no")
+        table.add_row(
+            d.name,
+            d.arch,
+            d.compute_capability or "–",
+            _fmt(d.peak.fp16_tflops),
+            _fmt(d.peak.int8_tops),
+            _fmt(d.memory_gb),
+            _fmt(d.memory_bandwidth_gbs),
+            str(d.dla_cores),
+            d.software.jetpack or "–",
+            d.software.tensorrt or "–",
+            str(d.software.max_onnx_opset),
+            "yes" if d.sparsity_2_4 else "no",
+        )
     console.print(table)
 
 

@@ -19,8 +19,13 @@ class OrtRunner(Runner):
 
     backend = "onnxruntime"
 
-    def __init__(self, path: str | Path, threads: int | None = None, providers: list[str] | None = None,
-                 optimized_model_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        threads: int | None = None,
+        providers: list[str] | None = None,
+        optimized_model_path: str | Path | None = None,
+    ) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()

@@ -76,16 +76,26 @@ class Stage(ABC):
         """Do the stage's work into ``folder`` and return what it produced."""
 
 
-def save_torch_artifact(module: nn.Module, folder: Path, name: str, ctx: RunContext, parent: str | None,
-                        arch: str | None = None) -> ModelArtifact:
+def save_torch_artifact(
+    module: nn.Module, folder: Path, name: str, ctx: RunContext, parent: str | None, arch: str | None = None
+) -> ModelArtifact:
     """Save a whole module (architecture and weights: pruning changes shapes) and describe it as an artifact."""
     path = folder / "model.pt"
     module = module.cpu().eval()
     atomic_save(path, lambda tmp: torch.save(module, tmp))
     return ModelArtifact(
-        name=name, format="torch", path=str(path), input=ctx.input_spec, preprocessing=ctx.preprocessing,
-        precision="fp32", size_bytes=path.stat().st_size, params=count_params(module),
-        macs=count_macs(module, ctx.input_spec.shape), sha256=sha256_file(path), parent=parent, arch=arch,
+        name=name,
+        format="torch",
+        path=str(path),
+        input=ctx.input_spec,
+        preprocessing=ctx.preprocessing,
+        precision="fp32",
+        size_bytes=path.stat().st_size,
+        params=count_params(module),
+        macs=count_macs(module, ctx.input_spec.shape),
+        sha256=sha256_file(path),
+        parent=parent,
+        arch=arch,
     )
 
 

@@ -17,8 +17,9 @@ from edgecv.validate.accuracy import runner_logits
 from edgecv.validate.parity import ParityResult, compare_outputs
 
 
-def parity_check(ctx: RunContext, reference: TorchRunner | OrtRunner, candidate: OrtRunner,
-                 names: tuple[str, str], tolerance: object) -> ParityResult:
+def parity_check(
+    ctx: RunContext, reference: TorchRunner | OrtRunner, candidate: OrtRunner, names: tuple[str, str], tolerance: object
+) -> ParityResult:
     """Compare two runners on the first ``parity.samples`` val images."""
     samples = ctx.recipe.export.parity.samples
     subset = torch.utils.data.Subset(ctx.splits.val, range(min(samples, len(ctx.splits.val))))
@@ -41,22 +42,39 @@ class ExportOnnxStage(Stage):
         spec = ctx.input_spec.model_copy(update={"dynamic_batch": section.dynamic_batch})
         path = export_onnx(module, spec, folder / "model.onnx", opset=opset, simplify=section.simplify)
         artifact = ModelArtifact(
-            name=f"{current.artifact.name}-onnx", format="onnx", path=str(path), input=spec,
-            preprocessing=ctx.preprocessing, precision="fp32", size_bytes=path.stat().st_size,
-            params=current.artifact.params, macs=current.artifact.macs, sha256=sha256_file(path),
-            parent=current.artifact.name, arch=current.artifact.arch,
+            name=f"{current.artifact.name}-onnx",
+            format="onnx",
+            path=str(path),
+            input=spec,
+            preprocessing=ctx.preprocessing,
+            precision="fp32",
+            size_bytes=path.stat().st_size,
+            params=current.artifact.params,
+            macs=current.artifact.macs,
+            sha256=sha256_file(path),
+            parent=current.artifact.name,
+            arch=current.artifact.arch,
         )
         with OrtRunner(path, threads=ctx.recipe.validate_.threads) as onnx_runner:
-            parity = parity_check(ctx, TorchRunner(module), onnx_runner, (current.artifact.name, artifact.name),
-                                  section.parity)
+            parity = parity_check(
+                ctx, TorchRunner(module), onnx_runner, (current.artifact.name, artifact.name), section.parity
+            )
         if not parity.passed:
             raise ValidationFailure(
                 f"{folder / 'model.onnx'}: ONNX Runtime output differs from torch ({parity.reason}); "
                 "loosen export.parity only if the difference is expected"
             )
-        metrics = {"opset": opset, "simplified": section.simplify, "parity": parity.model_dump(),
-                   "onnx_size_mb": round(artifact.size_bytes / 1e6, 4)}
-        return StageResult(stage=folder.name, kind=self.kind, inputs=[current.artifact.name], outputs=[artifact],
-                           metrics=metrics, seconds=time.perf_counter() - started)
-
-
+        metrics = {
+            "opset": opset,
+            "simplified": section.simplify,
+            "parity": parity.model_dump(),
+            "onnx_size_mb": round(artifact.size_bytes / 1e6, 4),
+        }
+        return StageResult(
+            stage=folder.name,
+            kind=self.kind,
+            inputs=[current.artifact.name],
+            outputs=[artifact],
+            metrics=metrics,
+            seconds=time.perf_counter() - started,
+        )

@@ -21,5 +21,10 @@ class LoadStage(Stage):
         artifact = save_torch_artifact(module, folder, "original", ctx, parent=None, arch=ctx.recipe.model.arch)
         current.module = module
         metrics = torch_val_metrics(module, ctx) if ctx.recipe.model.checkpoint or ctx.recipe.model.pretrained else {}
-        return StageResult(stage=folder.name, kind=self.kind, outputs=[artifact], metrics=metrics,
-                           seconds=time.perf_counter() - started)
+        return StageResult(
+            stage=folder.name,
+            kind=self.kind,
+            outputs=[artifact],
+            metrics=metrics,
+            seconds=time.perf_counter() - started,
+        )

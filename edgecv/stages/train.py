@@ -16,15 +16,32 @@ class TrainStage(Stage):
 
     def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
         module = current.torch_module()
-        outcome = train_model(module, ctx.splits, ctx.preprocessing, self.params, workdir=folder,
-                              default_batch_size=ctx.recipe.data.batch_size, workers=ctx.recipe.data.workers)
+        outcome = train_model(
+            module,
+            ctx.splits,
+            ctx.preprocessing,
+            self.params,
+            workdir=folder,
+            default_batch_size=ctx.recipe.data.batch_size,
+            workers=ctx.recipe.data.workers,
+        )
         name = getattr(self.params, "name", None) or ("trained" if self.kind == "train" else folder.name)
         artifact = save_torch_artifact(module, folder, name, ctx, parent=current.artifact.name)
         current.module = module
-        metrics = {**torch_val_metrics(module, ctx), "best_epoch": outcome.best_epoch, "history": outcome.history,
-                   "train_seconds": round(outcome.seconds, 2)}
-        return StageResult(stage=folder.name, kind=self.kind, inputs=[current.artifact.name], outputs=[artifact],
-                           metrics=metrics, seconds=outcome.seconds)
+        metrics = {
+            **torch_val_metrics(module, ctx),
+            "best_epoch": outcome.best_epoch,
+            "history": outcome.history,
+            "train_seconds": round(outcome.seconds, 2),
+        }
+        return StageResult(
+            stage=folder.name,
+            kind=self.kind,
+            inputs=[current.artifact.name],
+            outputs=[artifact],
+            metrics=metrics,
+            seconds=outcome.seconds,
+        )
 
 
 class FinetuneStage(TrainStage):

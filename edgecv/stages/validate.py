@@ -45,30 +45,51 @@ class ValidateStage(Stage):
                     entry = self._entry(artifact, device, metrics, baseline, latency, source, detail)
                     entry.metrics["torch_top1"] = torch_top1.get(artifact.parent or "")
                     validations.append(entry)
-        return StageResult(stage=folder.name, kind=self.kind, inputs=[v.artifact for v in validations],
-                           metrics={"validations": [v.model_dump() for v in validations]},
-                           seconds=time.perf_counter() - started)
+        return StageResult(
+            stage=folder.name,
+            kind=self.kind,
+            inputs=[v.artifact for v in validations],
+            metrics={"validations": [v.model_dump() for v in validations]},
+            seconds=time.perf_counter() - started,
+        )
 
     @staticmethod
-    def _latency(runner: OrtRunner, artifact: ModelArtifact, device: DeviceProfile,
-                 ctx: RunContext) -> tuple[list[LatencyResult], str, dict[str, Any]]:
+    def _latency(
+        runner: OrtRunner, artifact: ModelArtifact, device: DeviceProfile, ctx: RunContext
+    ) -> tuple[list[LatencyResult], str, dict[str, Any]]:
         section = ctx.recipe.validate_
         if device.measurable_here:
-            results = [measure_latency(runner, artifact.input.shape, b, warmup=section.warmup, runs=section.runs)
-                       for b in section.batch_sizes]
+            results = [
+                measure_latency(runner, artifact.input.shape, b, warmup=section.warmup, runs=section.runs)
+                for b in section.batch_sizes
+            ]
             for r in results:
-                info(f"  {artifact.name} on {device.name}, batch {r.batch}: p50 {r.p50_ms:.3f} ms, "
-                     f"{r.throughput:.0f} img/s ({r.threads} threads, measured)")
+                info(
+                    f"  {artifact.name} on {device.name}, batch {r.batch}: p50 {r.p50_ms:.3f} ms, "
+                    f"{r.throughput:.0f} img/s ({r.threads} threads, measured)"
+                )
             return results, "measured", {}
         return estimated_latencies(artifact, device, section.batch_sizes)
 
     @staticmethod
-    def _entry(artifact: ModelArtifact, device: DeviceProfile, metrics: ClassificationMetrics, baseline: float,
-               latency: list[LatencyResult], source: str, detail: dict[str, Any]) -> Validation:
+    def _entry(
+        artifact: ModelArtifact,
+        device: DeviceProfile,
+        metrics: ClassificationMetrics,
+        baseline: float,
+        latency: list[LatencyResult],
+        source: str,
+        detail: dict[str, Any],
+    ) -> Validation:
         return Validation(
-            artifact=artifact.name, device=device.name,
-            backend=device.runtime if source != "measured" else "onnxruntime-cpu", precision=artifact.precision,
+            artifact=artifact.name,
+            device=device.name,
+            backend=device.runtime if source != "measured" else "onnxruntime-cpu",
+            precision=artifact.precision,
             metrics={**metrics.summary(), "top1_delta": round(metrics.top1 - baseline, 3)},
-            per_class=metrics.per_class, confusion=metrics.confusion, latency=latency,
-            latency_source=source, estimate_detail=detail,  # type: ignore[arg-type]
+            per_class=metrics.per_class,
+            confusion=metrics.confusion,
+            latency=latency,
+            latency_source=source,
+            estimate_detail=detail,  # type: ignore[arg-type]
         )

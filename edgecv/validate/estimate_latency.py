@@ -9,8 +9,9 @@ from edgecv.devices import DeviceProfile
 from edgecv.validate.latency import LatencyResult
 
 
-def estimated_latencies(artifact: ModelArtifact, device: DeviceProfile,
-                        batch_sizes: list[int]) -> tuple[list[LatencyResult], str, dict[str, Any]]:
+def estimated_latencies(
+    artifact: ModelArtifact, device: DeviceProfile, batch_sizes: list[int]
+) -> tuple[list[LatencyResult], str, dict[str, Any]]:
     """Roofline estimates per batch size, or nothing (``"none"``) when the device has no peak figures."""
     try:
         from edgecv.validate.estimate import estimate_latency
@@ -26,8 +27,23 @@ def estimated_latencies(artifact: ModelArtifact, device: DeviceProfile,
             est = estimate_latency(artifact.path, device, precision=precision, batch=batch)
         except UnsupportedError as exc:
             return [], "none", {"reason": str(exc)}
-        results.append(LatencyResult(batch=batch, p50_ms=est.ms, p90_ms=est.ms, p99_ms=est.ms, mean_ms=est.ms,
-                                     throughput=est.throughput, runs=0, measured=False))
-        detail[str(batch)] = {"compute_bound_ms": est.compute_bound_ms, "memory_bound_ms": est.memory_bound_ms,
-                              "overhead_ms": est.overhead_ms, "precision": precision, "method": est.method}
+        results.append(
+            LatencyResult(
+                batch=batch,
+                p50_ms=est.ms,
+                p90_ms=est.ms,
+                p99_ms=est.ms,
+                mean_ms=est.ms,
+                throughput=est.throughput,
+                runs=0,
+                measured=False,
+            )
+        )
+        detail[str(batch)] = {
+            "compute_bound_ms": est.compute_bound_ms,
+            "memory_bound_ms": est.memory_bound_ms,
+            "overhead_ms": est.overhead_ms,
+            "precision": precision,
+            "method": est.method,
+        }
     return results, "estimated", detail

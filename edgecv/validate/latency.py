@@ -28,8 +28,9 @@ class LatencyResult(BaseModel):
     measured: bool = True
 
 
-def measure_latency(runner: Runner, input_shape: tuple[int, ...], batch: int, *, warmup: int = 10,
-                    runs: int = 50, seed: int = 0) -> LatencyResult:
+def measure_latency(
+    runner: Runner, input_shape: tuple[int, ...], batch: int, *, warmup: int = 10, runs: int = 50, seed: int = 0
+) -> LatencyResult:
     """Time ``runs`` inferences of a random batch after ``warmup`` untimed ones."""
     data = np.random.default_rng(seed).standard_normal((batch, *input_shape)).astype(np.float32)
     for _ in range(warmup):
@@ -40,6 +41,13 @@ def measure_latency(runner: Runner, input_shape: tuple[int, ...], batch: int, *,
         runner.infer(data)
         times[i] = (time.perf_counter() - start) * 1000
     p50, p90, p99 = np.percentile(times, [50, 90, 99])
-    return LatencyResult(batch=batch, p50_ms=float(p50), p90_ms=float(p90), p99_ms=float(p99),
-                         mean_ms=float(times.mean()), throughput=float(batch * 1000 / p50), runs=runs,
-                         threads=runner.threads)
+    return LatencyResult(
+        batch=batch,
+        p50_ms=float(p50),
+        p90_ms=float(p90),
+        p99_ms=float(p99),
+        mean_ms=float(times.mean()),
+        throughput=float(batch * 1000 / p50),
+        runs=runs,
+        threads=runner.threads,
+    )

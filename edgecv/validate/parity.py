@@ -26,8 +26,9 @@ class ParityResult(BaseModel):
     reason: str
 
 
-def compare_outputs(reference: np.ndarray, candidate: np.ndarray, tolerance: object,
-                    names: tuple[str, str] = ("reference", "candidate")) -> ParityResult:
+def compare_outputs(
+    reference: np.ndarray, candidate: np.ndarray, tolerance: object, names: tuple[str, str] = ("reference", "candidate")
+) -> ParityResult:
     """Compare two ``(N, C)`` output arrays against a tolerance with max_abs_diff, min_cosine, min_top1_agreement."""
     ref = reference.astype(np.float64).reshape(len(reference), -1)
     cand = candidate.astype(np.float64).reshape(len(candidate), -1)
@@ -46,8 +47,13 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray, tolerance: obj
     if limit_agree is not None and agreement < limit_agree:
         failures.append(f"top-1 agreement {agreement:.4f} < {limit_agree}")
     return ParityResult(
-        reference=names[0], candidate=names[1], samples=len(ref),
-        max_abs_diff=float(diff.max()), mean_abs_diff=float(diff.mean()), min_cosine=float(cosine.min()),
-        top1_agreement=agreement, passed=not failures,
+        reference=names[0],
+        candidate=names[1],
+        samples=len(ref),
+        max_abs_diff=float(diff.max()),
+        mean_abs_diff=float(diff.mean()),
+        min_cosine=float(cosine.min()),
+        top1_agreement=agreement,
+        passed=not failures,
         reason="; ".join(failures) if failures else "within tolerance",
     )
