@@ -69,6 +69,7 @@ class ModelArtifact(BaseModel):
     sha256: str | None = None
     parent: str | None = None
     arch: str | None = None
+    targets: list[str] = Field([], description="Device names this artifact is meant for; empty means every device")
 
 
 class StageResult(BaseModel):

@@ -19,6 +19,9 @@ STAGES: dict[str, str] = {
     "load": "edgecv.stages.load:LoadStage",
     "train": "edgecv.stages.train:TrainStage",
     "finetune": "edgecv.stages.train:FinetuneStage",
+    "prune": "edgecv.stages.prune:PruneStage",
+    "distill": "edgecv.stages.distill:DistillStage",
+    "quantize": "edgecv.stages.quantize:QuantizeStage",
     "export-onnx": "edgecv.stages.export:ExportOnnxStage",
     "validate": "edgecv.stages.validate:ValidateStage",
 }

@@ -24,7 +24,7 @@ def test_tiny_run_produces_a_complete_consistent_report(recipe_file: Path) -> No
     run = Path(report.run_dir)
     assert report.status == "complete"
     assert [s.stage for s in report.stages] == ["00-load", "01-train", "02-export-onnx", "03-validate"]
-    assert (run / "report.md").is_file() and (run / "02-export-onnx" / "model.onnx").is_file()
+    assert (run / "report.md").is_file() and (run / "02-export-onnx" / "trained.onnx").is_file()
     assert load_report(run) == report
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["recipe_hash"] == report.recipe_hash

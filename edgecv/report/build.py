@@ -17,7 +17,7 @@ from edgecv.validate.parity import ParityResult
 def build_report(recipe: Recipe, ctx: RunContext, status: str, seconds: float) -> Report:
     """The run's report, from its StageResults only (so a resumed run reports the same way)."""
     artifacts = [a for r in ctx.results for a in r.outputs]
-    parity = [ParityResult.model_validate(r.metrics["parity"]) for r in ctx.results if "parity" in r.metrics]
+    parity = [ParityResult.model_validate(p) for r in ctx.results for p in r.metrics.get("parity", [])]
     validations = [Validation.model_validate(v) for r in ctx.results for v in r.metrics.get("validations", [])]
     return Report(
         edgecv_version=__version__,

@@ -1,32 +1,74 @@
-"""Export the current torch model to ONNX and check that ONNX Runtime computes the same logits."""
+"""Export torch models to ONNX and check that ONNX Runtime computes the same logits as torch.
+
+The export stage exports the reference model (what the recipe loaded or trained) and the final compressed torch
+model, when they differ, so every later comparison has its FP32 baseline on the same runtime.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch import nn
 
 from edgecv.artifacts import ModelArtifact, StageResult, sha256_file
 from edgecv.data import make_loader
 from edgecv.errors import ValidationFailure
 from edgecv.export.onnx import choose_opset, export_onnx
 from edgecv.runtime import OrtRunner, TorchRunner
+from edgecv.runtime.base import Runner
 from edgecv.stages.base import CurrentModel, RunContext, Stage
 from edgecv.validate.accuracy import runner_logits
 from edgecv.validate.parity import ParityResult, compare_outputs
 
+REFERENCE_KINDS = ("load", "train")
+
 
 def parity_check(
-    ctx: RunContext, reference: TorchRunner | OrtRunner, candidate: OrtRunner, names: tuple[str, str], tolerance: object
+    ctx: RunContext, reference: Runner, candidate: Runner, names: tuple[str, str], tolerance: object
 ) -> ParityResult:
-    """Compare two runners on the first ``parity.samples`` val images."""
+    """Compare two runners on the first ``export.parity.samples`` val images."""
     samples = ctx.recipe.export.parity.samples
     subset = torch.utils.data.Subset(ctx.splits.val, range(min(samples, len(ctx.splits.val))))
     loader = make_loader(subset, ctx.preprocessing, 64)
     ref, _ = runner_logits(reference, loader)
     cand, _ = runner_logits(candidate, loader)
     return compare_outputs(ref, cand, tolerance, names)
+
+
+def export_checked(
+    ctx: RunContext, module: nn.Module, source: ModelArtifact, path: Path, *, name: str, tolerance: Any = None,
+    precision: str = "fp32", targets: list[str] | None = None,
+) -> tuple[ModelArtifact, ParityResult]:
+    """Export ``module`` to ``path``, describe it as an artifact, and check parity with torch (raise if off)."""
+    section = ctx.recipe.export
+    opset = choose_opset(section.opset, [d.software.max_onnx_opset for d in ctx.devices])
+    spec = ctx.input_spec.model_copy(update={"dynamic_batch": section.dynamic_batch})
+    export_onnx(module, spec, path, opset=opset, simplify=section.simplify)
+    artifact = ModelArtifact(
+        name=name, format="onnx", path=str(path), input=spec, preprocessing=ctx.preprocessing,
+        precision=precision, size_bytes=path.stat().st_size, params=source.params, macs=source.macs,  # type: ignore[arg-type]
+        sha256=sha256_file(path), parent=source.name, arch=source.arch, targets=targets or [],
+    )
+    with OrtRunner(path, threads=ctx.recipe.validate_.threads) as onnx_runner:
+        parity = parity_check(ctx, TorchRunner(module), onnx_runner, (source.name, name), tolerance or section.parity)
+    if not parity.passed:
+        raise ValidationFailure(
+            f"{path}: ONNX Runtime output differs from torch ({parity.reason}); "
+            "loosen export.parity only if the difference is expected"
+        )
+    return artifact, parity
+
+
+def torch_artifacts_to_export(ctx: RunContext, current: CurrentModel) -> list[CurrentModel]:
+    """The reference torch model (last load/train output) and the final torch model, if it is another one."""
+    torch_outputs = [(r.kind, a) for r in ctx.results for a in r.outputs if a.format == "torch"]
+    reference = [a for kind, a in torch_outputs if kind in REFERENCE_KINDS][-1]
+    final = torch_outputs[-1][1]
+    chosen = [reference] if reference.name == final.name else [reference, final]
+    return [current if a.name == current.artifact.name else CurrentModel(artifact=a) for a in chosen]
 
 
 class ExportOnnxStage(Stage):
@@ -36,45 +78,20 @@ class ExportOnnxStage(Stage):
 
     def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
         started = time.perf_counter()
-        section = ctx.recipe.export
-        opset = choose_opset(section.opset, [d.software.max_onnx_opset for d in ctx.devices])
-        module = current.torch_module()
-        spec = ctx.input_spec.model_copy(update={"dynamic_batch": section.dynamic_batch})
-        path = export_onnx(module, spec, folder / "model.onnx", opset=opset, simplify=section.simplify)
-        artifact = ModelArtifact(
-            name=f"{current.artifact.name}-onnx",
-            format="onnx",
-            path=str(path),
-            input=spec,
-            preprocessing=ctx.preprocessing,
-            precision="fp32",
-            size_bytes=path.stat().st_size,
-            params=current.artifact.params,
-            macs=current.artifact.macs,
-            sha256=sha256_file(path),
-            parent=current.artifact.name,
-            arch=current.artifact.arch,
-        )
-        with OrtRunner(path, threads=ctx.recipe.validate_.threads) as onnx_runner:
-            parity = parity_check(
-                ctx, TorchRunner(module), onnx_runner, (current.artifact.name, artifact.name), section.parity
+        outputs, parities = [], []
+        for model in torch_artifacts_to_export(ctx, current):
+            artifact, parity = export_checked(
+                ctx, model.torch_module(), model.artifact, folder / f"{model.artifact.name}.onnx",
+                name=f"{model.artifact.name}-onnx",
             )
-        if not parity.passed:
-            raise ValidationFailure(
-                f"{folder / 'model.onnx'}: ONNX Runtime output differs from torch ({parity.reason}); "
-                "loosen export.parity only if the difference is expected"
-            )
+            outputs.append(artifact)
+            parities.append(parity.model_dump())
         metrics = {
-            "opset": opset,
-            "simplified": section.simplify,
-            "parity": parity.model_dump(),
-            "onnx_size_mb": round(artifact.size_bytes / 1e6, 4),
+            "opset": choose_opset(ctx.recipe.export.opset, [d.software.max_onnx_opset for d in ctx.devices]),
+            "simplified": ctx.recipe.export.simplify,
+            "parity": parities,
         }
         return StageResult(
-            stage=folder.name,
-            kind=self.kind,
-            inputs=[current.artifact.name],
-            outputs=[artifact],
-            metrics=metrics,
-            seconds=time.perf_counter() - started,
+            stage=folder.name, kind=self.kind, inputs=[a.parent or "" for a in outputs], outputs=outputs,
+            metrics=metrics, seconds=time.perf_counter() - started,
         )

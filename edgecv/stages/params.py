@@ -14,6 +14,7 @@ Example (in a recipe)::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,4 +55,79 @@ class FinetuneParams(TrainParams):
     lr: float = Field(0.01, gt=0)
 
 
-StageParams = Annotated[FinetuneParams, Field(discriminator="type")]
+class FeaturePair(StrictModel):
+    """Feature distillation between a student layer and a teacher layer, through a learned 1x1 adapter."""
+
+    student: str = Field(description="Module name in the student, e.g. layer3")
+    teacher: str = Field(description="Module name in the teacher, e.g. layer3")
+    weight: float = Field(1.0, gt=0)
+
+
+class TeacherSpec(StrictModel):
+    """Where the teacher comes from: the run's model before compression, or any zoo model and checkpoint."""
+
+    source: Literal["original", "model"] = "original"
+    arch: str | None = Field(None, description="Zoo name or import path when source is 'model'")
+    checkpoint: Path | None = None
+
+
+class DistillSettings(StrictModel):
+    """Knowledge distillation: logit KD (Hinton et al. 2015) and optional feature KD."""
+
+    teacher: TeacherSpec = TeacherSpec()
+    temperature: float = Field(4.0, gt=0)
+    alpha: float = Field(0.9, ge=0, le=1, description="Weight of the KD loss; (1 - alpha) goes to the labels")
+    features: list[FeaturePair] = []
+
+
+class DistillParams(TrainParams, DistillSettings):
+    """Fine-tune the current (e.g. pruned) model with knowledge distillation from a teacher."""
+
+    type: Literal["distill"]
+    name: str | None = None
+    epochs: int = Field(5, ge=1)
+    lr: float = Field(0.01, gt=0)
+
+
+class PruneParams(StrictModel):
+    """Structured channel pruning with Torch-Pruning: the result is a physically smaller dense model."""
+
+    type: Literal["prune"]
+    name: str | None = None
+    importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l2"
+    ratio: float | None = Field(None, gt=0, lt=1, description="Fraction of channels removed (per layer or global)")
+    target_macs: float | None = Field(None, gt=0, lt=1, description="Keep this fraction of the MACs (iterative)")
+    target_params: float | None = Field(None, gt=0, lt=1, description="Keep this fraction of the parameters")
+    global_pruning: bool = False
+    round_to: int | None = Field(None, ge=1, description="Channel multiple; default: the target devices' alignment")
+    ignored_layers: list[str] = Field([], description="Module names left whole (the classifier head always is)")
+    steps: int = Field(1, ge=1, description="Prune in this many steps, fine-tuning between them")
+    finetune: TrainParams | None = Field(None, description="Fine-tuning between steps (and after the last)")
+    max_layer_ratio: float = Field(0.9, gt=0, lt=1, description="No layer loses more than this fraction")
+    sparsity_2_4: bool = Field(False, description="Also apply 2:4 semi-structured sparsity (Ampere-class GPUs)")
+
+
+class QuantizeParams(StrictModel):
+    """INT8 (post-training or quantization-aware) or FP16, in the scheme each target device runs."""
+
+    type: Literal["quantize"]
+    name: str | None = None
+    precision: Literal["int8", "fp16"] = "int8"
+    method: Literal["ptq", "qat"] = "ptq"
+    scheme: Literal["auto", "tensorrt", "onnxruntime-cpu"] = Field(
+        "auto", description="auto: one artifact per scheme the target devices need"
+    )
+    calibration_size: int = Field(300, gt=0)
+    range_estimator: Literal["default", "minmax", "mean_minmax", "percentile"] = "default"
+    fast_bias_correction: bool = True
+    fold_batchnorm: bool = True
+    ignored_scope: list[str] = Field([], description="Layer names (or regex: prefix 're:') kept in float")
+    max_accuracy_drop: float | None = Field(None, gt=0, description="Accuracy control: keep layers in float until met")
+    drop_type: Literal["absolute", "relative"] = "absolute"
+    qat: TrainParams | None = Field(None, description="QAT fine-tuning settings (method: qat)")
+    distill: DistillSettings | None = Field(None, description="Distil QAT from the float model")
+
+
+StageParams = Annotated[
+    FinetuneParams | DistillParams | PruneParams | QuantizeParams, Field(discriminator="type")
+]

@@ -19,9 +19,15 @@ from edgecv.validate.latency import LatencyResult, measure_latency
 
 
 def exported_artifacts(ctx: RunContext, current: CurrentModel) -> list[ModelArtifact]:
-    """Every ONNX artifact the run produced so far (each export and quantized variant), else the current one."""
-    found = [a for r in ctx.results for a in r.outputs if a.format == "onnx"]
-    return found or [current.artifact]
+    """Every ONNX artifact of the run: the FP32 exports first (the first is the baseline), then the others."""
+    exports = [a for r in ctx.results if r.kind == "export-onnx" for a in r.outputs]
+    others = [a for r in ctx.results if r.kind != "export-onnx" for a in r.outputs if a.format == "onnx"]
+    return exports + others or [current.artifact]
+
+
+def serves(artifact: ModelArtifact, device: DeviceProfile) -> bool:
+    """Whether ``artifact`` is meant for ``device`` (artifacts with no targets serve every device)."""
+    return not artifact.targets or device.name in artifact.targets
 
 
 class ValidateStage(Stage):
@@ -40,7 +46,7 @@ class ValidateStage(Stage):
                 metrics = evaluate_runner(runner, ctx.val_loader(), ctx.splits.labels)
                 baseline = metrics.top1 if baseline is None else baseline
                 info(f"  {artifact.name}: top-1 {metrics.top1:.2f}% on {metrics.samples} val images")
-                for device in ctx.devices:
+                for device in (d for d in ctx.devices if serves(artifact, d)):
                     latency, source, detail = self._latency(runner, artifact, device, ctx)
                     entry = self._entry(artifact, device, metrics, baseline, latency, source, detail)
                     entry.metrics["torch_top1"] = torch_top1.get(artifact.parent or "")
