@@ -9,13 +9,17 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """Every pydantic model class nested in an annotation (lists, unions, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
 def _union_member(annotation: Any, tag: str) -> type[BaseModel] | None:
     """The member of a discriminated union whose ``type`` literal is ``tag``."""
-    for arg in typing.get_args(annotation) or (annotation,):
-        member = _first_model(arg)
-        if member is None and typing.get_args(arg):
-            member = _union_member(arg, tag)
-        type_field = member.model_fields.get("type") if member is not None else None
+    for member in _models_in(annotation):
+        type_field = member.model_fields.get("type")
         if type_field is not None and tag in typing.get_args(type_field.annotation):
             return member
     return None
@@ -80,6 +84,8 @@ def describe_validation_error(exc: ValidationError, source: str, root: type[Base
         return f"{source}: key '{key}': unknown stage type {err['input'].get('type')!r}; use one of {expected}"
     if kind == "union_tag_not_found":
         return f"{source}: key '{key}': each stage needs a 'type' (e.g. type: finetune)"
+    if kind == "value_error":
+        return f"{source}: key '{key}': {err['msg'].removeprefix('Value error, ')}"
     got = err.get("input")
     got_text = f" (got {got!r})" if not isinstance(got, dict | list) else ""
     return f"{source}: key '{key}': {err['msg']}{got_text}; fix this value (see `edgecv schema recipe`)"

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from edgecv.artifacts import Preprocessing, atomic_save
+from edgecv.compress.sparsity import enforce_2_4
 from edgecv.console import info
 from edgecv.data import DataSplits, make_loader
 from edgecv.evaluation import evaluate_torch
@@ -90,6 +91,7 @@ def train_model(
     extra_loss: ExtraLoss | None = None,
     extra_modules: list[nn.Module] | None = None,
     workers: int = 0,
+    task_weight: float = 1.0,
 ) -> TrainOutcome:
     """Train ``model`` in place and leave it holding the best epoch's weights. See the module docstring."""
     torch.manual_seed(params.seed)
@@ -131,13 +133,14 @@ def train_model(
             images, labels = images.to(device), labels.to(device)
             with torch.autocast(device.type, enabled=use_amp):
                 logits = model(images)
-                loss = criterion(logits, labels)
+                loss = task_weight * criterion(logits, labels)
                 if extra_loss is not None:
                     loss = loss + extra_loss(images, logits, labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            enforce_2_4(model)  # keeps a 2:4 pattern, if the model has one, through fine-tuning
             scheduler.step()
             total_loss += float(loss.detach()) * len(labels)
             seen += len(labels)

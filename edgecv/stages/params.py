@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class StrictModel(BaseModel):
@@ -105,6 +105,14 @@ class PruneParams(StrictModel):
     finetune: TrainParams | None = Field(None, description="Fine-tuning between steps (and after the last)")
     max_layer_ratio: float = Field(0.9, gt=0, lt=1, description="No layer loses more than this fraction")
     sparsity_2_4: bool = Field(False, description="Also apply 2:4 semi-structured sparsity (Ampere-class GPUs)")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PruneParams:
+        if self.ratio is None and self.target_macs is None and self.target_params is None:
+            raise ValueError("give one target: ratio, target_macs or target_params")
+        if self.ratio is not None and (self.target_macs is not None or self.target_params is not None):
+            raise ValueError("ratio and target_macs/target_params exclude each other; keep one")
+        return self
 
 
 class QuantizeParams(StrictModel):

@@ -1,0 +1,1 @@
+"""Model-transforming building blocks used by the stages: structured pruning, 2:4 sparsity, distillation losses."""

@@ -1,0 +1,113 @@
+"""Structured channel pruning with Torch-Pruning: channels are removed, so the model is smaller and faster.
+
+Torch-Pruning traces the dependencies between layers (residual adds, concatenations) so coupled channels are
+removed together. edgecv adds: channel counts rounded to the device's alignment (``round_to``; without it a
+pruned MobileNetV2 ran slower than the dense one, DESIGN: measured facts), MACs or parameter targets reached
+step by step, and the classifier head left whole.
+
+Example::
+
+    pruner = ChannelPruner(model, example=torch.zeros(1, 3, 32, 32), importance="l2", round_to=8)
+    pruner.prune_until(macs_fraction=0.5)        # or pruner.prune_ratio(0.3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from edgecv.errors import RecipeError
+from edgecv.model_stats import count_macs, count_params
+from edgecv.models.pruning import customized_pruners
+
+FINE_STEPS = 100  # granularity of the search for a MACs/params target
+
+
+def make_importance(kind: str) -> Any:
+    """Torch-Pruning importance criterion by name: l1, l2 (weight magnitude), bn_scale, taylor (needs grads)."""
+    if kind == "l1":
+        return tp.importance.GroupMagnitudeImportance(p=1)
+    if kind == "l2":
+        return tp.importance.GroupMagnitudeImportance(p=2)
+    if kind == "bn_scale":
+        return tp.importance.BNScaleImportance()
+    return tp.importance.GroupTaylorImportance()
+
+
+def classifier_heads(model: nn.Module) -> list[nn.Module]:
+    """The last Linear (or 1x1 Conv producing the logits) of the model: pruning it would change the classes."""
+    layers = [m for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+    return layers[-1:]
+
+
+def named_modules(model: nn.Module, names: list[str], key: str) -> list[nn.Module]:
+    """Modules by name; an unknown name is a RecipeError listing close ones."""
+    table = dict(model.named_modules())
+    found = []
+    for name in names:
+        if name not in table:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(table), n=3)
+            raise RecipeError(f"key '{key}': no module named '{name}' in the model; close: {', '.join(close) or '-'}")
+        found.append(table[name])
+    return found
+
+
+class ChannelPruner:
+    """Prunes a model in place, in small steps, until a channel ratio or a MACs/params fraction is reached."""
+
+    def __init__(self, model: nn.Module, example: torch.Tensor, *, importance: str = "l2", round_to: int | None = 8,
+                 global_pruning: bool = False, max_layer_ratio: float = 0.9, ignored: list[nn.Module] | None = None,
+                 ratio: float | None = None, gradient_fn: Callable[[nn.Module], None] | None = None,
+                 steps: int = 1) -> None:
+        self.model = model
+        self.example = example
+        self.gradient_fn = gradient_fn if importance == "taylor" else None
+        self.base_macs = count_macs(model, tuple(example.shape[1:]))
+        self.base_params = count_params(model)
+        # a ratio is reached in ``steps`` equal steps; a MACs/params target is searched in fine steps
+        steps = FINE_STEPS * steps if ratio is None else steps
+        self.pruner = tp.pruner.MetaPruner(
+            model, example, importance=make_importance(importance), global_pruning=global_pruning,
+            pruning_ratio=ratio if ratio is not None else max_layer_ratio, max_pruning_ratio=max_layer_ratio,
+            iterative_steps=steps, ignored_layers=[*classifier_heads(model), *(ignored or [])],
+            round_to=round_to, customized_pruners=customized_pruners(),
+        )
+        self.steps_taken = 0
+        self.total_steps = steps
+
+    def macs_fraction(self) -> float:
+        return count_macs(self.model, tuple(self.example.shape[1:])) / self.base_macs
+
+    def params_fraction(self) -> float:
+        return count_params(self.model) / self.base_params
+
+    def _step(self) -> bool:
+        if self.steps_taken >= self.total_steps:
+            return False
+        if self.gradient_fn is not None:
+            self.gradient_fn(self.model)
+        self.pruner.step()
+        self.steps_taken += 1
+        return True
+
+    def prune_ratio(self) -> None:
+        """Remove the ratio of channels given at construction (per layer, or globally ranked)."""
+        self._step()
+
+    def prune_until(self, macs_fraction: float | None = None, params_fraction: float | None = None) -> bool:
+        """Step until MACs (and/or params) are at or below the fractions; False if the layer cap stopped it first."""
+        def reached() -> bool:
+            return (macs_fraction is None or self.macs_fraction() <= macs_fraction) and (
+                params_fraction is None or self.params_fraction() <= params_fraction
+            )
+
+        while not reached():
+            if not self._step():
+                return False
+        return True

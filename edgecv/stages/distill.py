@@ -1,0 +1,87 @@
+"""``type: distill``: fine-tune the current model with knowledge distillation from a teacher.
+
+The teacher defaults to the run's model before compression (what was loaded or trained); ``teacher.source:
+model`` takes any zoo model or factory with an optional checkpoint instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edgecv.artifacts import StageResult
+from edgecv.compress.distillation import Distiller
+from edgecv.errors import EdgecvError, RecipeError
+from edgecv.stages.base import CurrentModel, RunContext, Stage, save_torch_artifact, torch_val_metrics
+from edgecv.stages.export import REFERENCE_KINDS
+from edgecv.stages.params import DistillParams, DistillSettings
+from edgecv.stages.prune import stage_key
+from edgecv.training import train_model
+
+
+def load_teacher(ctx: RunContext, settings: DistillSettings, key: str) -> nn.Module:
+    """The teacher network: the reference model of the run, or the one the settings name."""
+    spec = settings.teacher
+    if spec.source == "original":
+        reference = [a for r in ctx.results if r.kind in REFERENCE_KINDS for a in r.outputs][-1]
+        return copy.deepcopy(CurrentModel(artifact=reference).torch_module())
+    if spec.arch is None:
+        raise RecipeError(f"key '{key}.teacher.arch': give the teacher's architecture when teacher.source is 'model'")
+    from edgecv.models import build_model
+
+    checkpoint = spec.checkpoint
+    if checkpoint is not None and not checkpoint.is_absolute() and ctx.recipe.source is not None:
+        checkpoint = ctx.recipe.source.parent / checkpoint
+    try:
+        return build_model(spec.arch, ctx.splits.num_classes, checkpoint=checkpoint)
+    except EdgecvError as exc:
+        raise type(exc)(f"key '{key}.teacher': {exc}") from exc
+
+
+def make_distiller(ctx: RunContext, student: nn.Module, settings: DistillSettings, key: str) -> Distiller:
+    """A Distiller for ``student``; unknown feature layer names are recipe errors."""
+    teacher = load_teacher(ctx, settings, key)
+    student_names, teacher_names = dict(student.named_modules()), dict(teacher.named_modules())
+    for index, pair in enumerate(settings.features):
+        if pair.student not in student_names:
+            raise RecipeError(f"key '{key}.features[{index}].student': no module '{pair.student}' in the student")
+        if pair.teacher not in teacher_names:
+            raise RecipeError(f"key '{key}.features[{index}].teacher': no module '{pair.teacher}' in the teacher")
+    return Distiller(student, teacher, temperature=settings.temperature, alpha=settings.alpha,
+                     features=[(f.student, f.teacher, f.weight) for f in settings.features],
+                     example=torch.zeros(1, *ctx.input_spec.shape))
+
+
+class DistillStage(Stage):
+    """Train the current model with the task loss weighted (1 - alpha) plus the distillation terms."""
+
+    kind = "distill"
+    params: DistillParams
+
+    def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
+        started = time.perf_counter()
+        p = self.params
+        student = copy.deepcopy(current.torch_module())
+        distiller = make_distiller(ctx, student, p, stage_key(ctx, p))
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        distiller.to(device)
+        try:
+            outcome = train_model(
+                student, ctx.splits, ctx.preprocessing, p, workdir=folder,
+                default_batch_size=ctx.recipe.data.batch_size, workers=ctx.recipe.data.workers,
+                extra_loss=lambda images, logits, labels: distiller.loss(images, logits),
+                extra_modules=[distiller.adapters], task_weight=1 - p.alpha,
+            )
+        finally:
+            distiller.close()
+        artifact = save_torch_artifact(student, folder, p.name or "distilled", ctx, parent=current.artifact.name,
+                                       arch=current.artifact.arch)
+        current.module = student
+        metrics = {**torch_val_metrics(student, ctx), "best_epoch": outcome.best_epoch, "history": outcome.history,
+                   "temperature": p.temperature, "alpha": p.alpha, "feature_pairs": len(p.features)}
+        return StageResult(stage=folder.name, kind=self.kind, inputs=[current.artifact.name], outputs=[artifact],
+                           metrics=metrics, seconds=time.perf_counter() - started)

@@ -1,0 +1,111 @@
+"""``type: prune``: structured channel pruning (Torch-Pruning), optional fine-tuning rounds, optional 2:4 sparsity."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgecv.artifacts import StageResult
+from edgecv.compress.pruning import ChannelPruner, classifier_heads, named_modules
+from edgecv.compress.sparsity import apply_2_4, sparsity_2_4_report
+from edgecv.console import info
+from edgecv.data import calibration_subset, make_loader
+from edgecv.errors import RecipeError
+from edgecv.stages.base import CurrentModel, RunContext, Stage, save_torch_artifact, torch_val_metrics
+from edgecv.stages.params import PruneParams
+from edgecv.training import train_model
+
+
+def stage_key(ctx: RunContext, params: Any) -> str:
+    """``stages[i]``: how errors name this stage's entry in the recipe."""
+    for index, entry in enumerate(ctx.recipe.stages):
+        if entry is params:
+            return f"stages[{index}]"
+    return "stages"
+
+
+def taylor_gradients(ctx: RunContext, batches: int = 4) -> Callable[[nn.Module], None]:
+    """Fill .grad with the loss gradient on a few calibration batches (Taylor importance reads them)."""
+    subset = calibration_subset(ctx.splits.train, ctx.recipe.data.calibration_size, ctx.recipe.data.seed)
+    loader = make_loader(subset, ctx.preprocessing, 64)
+
+    def compute(model: nn.Module) -> None:
+        model.zero_grad()
+        model.eval()
+        for index, (images, labels) in enumerate(loader):
+            if index >= batches:
+                break
+            nn.functional.cross_entropy(model(images), labels).backward()
+
+    return compute
+
+
+class PruneStage(Stage):
+    """Removes channels until the target holds; see edgecv.compress.pruning for how."""
+
+    kind = "prune"
+    params: PruneParams
+
+    def _check(self, ctx: RunContext) -> str:
+        key = stage_key(ctx, self.params)
+        p = self.params
+        if p.sparsity_2_4 and not any(d.sparsity_2_4 for d in ctx.devices):
+            raise RecipeError(
+                f"key '{key}.sparsity_2_4': none of validate.devices accelerates 2:4 sparsity "
+                "(it needs an Ampere-class GPU such as Jetson Orin); remove it or target such a device"
+            )
+        return key
+
+    def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
+        started = time.perf_counter()
+        key = self._check(ctx)
+        p = self.params
+        model = copy.deepcopy(current.torch_module()).cpu().eval()
+        round_to = p.round_to or max(d.channel_alignment for d in ctx.devices)
+        pruner = ChannelPruner(
+            model, torch.zeros(1, *ctx.input_spec.shape), importance=p.importance, round_to=round_to,
+            global_pruning=p.global_pruning, max_layer_ratio=p.max_layer_ratio,
+            ignored=named_modules(model, p.ignored_layers, f"{key}.ignored_layers"), ratio=p.ratio,
+            gradient_fn=taylor_gradients(ctx) if p.importance == "taylor" else None, steps=p.steps,
+        )
+        rounds: list[dict[str, float]] = []
+        reached = True
+        for step in range(1, p.steps + 1):
+            if p.ratio is not None:
+                pruner.prune_ratio()
+            else:
+                share = step / p.steps
+                reached = pruner.prune_until(
+                    macs_fraction=None if p.target_macs is None else 1 - (1 - p.target_macs) * share,
+                    params_fraction=None if p.target_params is None else 1 - (1 - p.target_params) * share,
+                )
+            row = {"step": step, "macs_fraction": pruner.macs_fraction(), "params_fraction": pruner.params_fraction(),
+                   "top1_pruned": torch_val_metrics(model, ctx)["top1"]}
+            info(f"  step {step}/{p.steps}: MACs {row['macs_fraction']:.1%}, params {row['params_fraction']:.1%}, "
+                 f"top-1 before fine-tuning {row['top1_pruned']:.2f}%")
+            if p.finetune is not None and p.finetune.epochs > 0:
+                outcome = train_model(
+                    model, ctx.splits, ctx.preprocessing, p.finetune, workdir=folder / f"finetune-{step}",
+                    default_batch_size=ctx.recipe.data.batch_size, workers=ctx.recipe.data.workers,
+                )
+                row["top1_finetuned"] = outcome.best_top1
+            rounds.append(row)
+        warnings = [] if reached else [f"stopped at max_layer_ratio {p.max_layer_ratio} before reaching the target"]
+        metrics: dict[str, Any] = {"round_to": round_to, "importance": p.importance, "rounds": rounds,
+                                   "macs_fraction": pruner.macs_fraction(), "params_fraction": pruner.params_fraction()}
+        if p.sparsity_2_4:
+            heads = {name for name, m in model.named_modules() if m in classifier_heads(model)}
+            metrics["sparsity_2_4_fraction"] = apply_2_4(model, skip=heads)
+            metrics["sparsity_2_4"] = sparsity_2_4_report(model)
+        artifact = save_torch_artifact(model, folder, p.name or "pruned", ctx, parent=current.artifact.name,
+                                       arch=current.artifact.arch)
+        current.module = model
+        metrics.update(torch_val_metrics(model, ctx))
+        return StageResult(stage=folder.name, kind=self.kind, inputs=[current.artifact.name], outputs=[artifact],
+                           metrics=metrics, seconds=time.perf_counter() - started, warnings=warnings)
