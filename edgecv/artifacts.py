@@ -24,6 +24,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 ArtifactFormat = Literal["torch", "onnx", "tensorrt-engine", "bundle"]
 
 
@@ -113,6 +116,8 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            tmp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes owner-only files; give the usual permissions
         os.replace(tmp_path, final)
     finally:
         if tmp_path.exists():

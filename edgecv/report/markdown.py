@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from edgecv.report.schema import Report, Validation
+from edgecv.report.verdicts import STATE, margin_text, summary_line
+from edgecv.validate.budgets import UNITS
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -16,11 +18,39 @@ def _num(value: float | int | None, fmt: str = "{:.2f}") -> str:
 
 
 def latency_cell(v: Validation, batch: int) -> str:
-    """``1.23 ms`` for a measured p50, ``~1.23 ms (est.)`` for an estimate, ``–`` when unknown."""
+    """``1.23 ms`` measured here, ``1.23 ms (device; est. ~0.90)`` imported, ``~1.23 ms (est.)``, ``–``."""
+    estimate = next((e.p50_ms for e in v.estimated if e.batch == batch), None)
     for r in v.latency:
         if r.batch == batch:
-            return f"{r.p50_ms:.3f} ms" if r.measured else f"~{r.p50_ms:.3f} ms (est.)"
-    return "–"
+            if not r.measured:
+                return f"~{r.p50_ms:.3f} ms (est.)"
+            if v.latency_source == "imported":
+                return f"{r.p50_ms:.3f} ms (device" + (f"; est. ~{estimate:.3f})" if estimate is not None else ")")
+            return f"{r.p50_ms:.3f} ms"
+    return f"~{estimate:.3f} ms (est.)" if estimate is not None else "–"
+
+
+def _budgets(report: Report) -> list[str]:
+    rows = [
+        [
+            v.artifact,
+            v.device,
+            x.budget,
+            f"{x.limit:g} {UNITS[x.budget]}",
+            _num(x.value, "{:.4g}"),
+            margin_text(x),
+            x.source,
+            STATE[x.passed],
+            x.detail,
+        ]
+        for v in report.validations
+        for x in v.verdicts
+    ]
+    out = ["## Budgets", "", summary_line(report) + ". Margin = limit - value; positive is room to spare.", ""]
+    if rows:
+        header = ["artifact", "device", "budget", "limit", "value", "margin", "source", "result", "value is"]
+        out += [_table(header, rows), ""]
+    return out
 
 
 def render_markdown(report: Report) -> str:
@@ -59,10 +89,12 @@ def render_markdown(report: Report) -> str:
         "## Validation",
         "",
         "Accuracy of the exported artifact through its runtime; latency p50 per batch "
-        "(measured on this machine, or estimated from the device profile: marked est.).",
+        "(measured on this machine, measured on the device when imported, or estimated from the device "
+        "profile: marked est.); memory is estimated (weights + peak activations at batch 1).",
         "",
         _table(
-            ["artifact", "device", "precision", "top-1 %", "top-5 %", *[f"batch {b}" for b in batches]],
+            ["artifact", "device", "precision", "top-1 %", "top-5 %", "device top-1 %", "size MB", "memory MB",
+             *[f"batch {b}" for b in batches]],
             [
                 [
                     v.artifact,
@@ -70,6 +102,9 @@ def render_markdown(report: Report) -> str:
                     v.precision,
                     _num(v.metrics.get("top1")),
                     _num(v.metrics.get("top5")),
+                    _num(v.metrics.get("device_top1")),
+                    _num(v.model_size_mb, "{:.3f}"),
+                    _num(v.memory_mb, "{:.3f}"),
                     *[latency_cell(v, b) for b in batches],
                 ]
                 for v in report.validations
@@ -77,6 +112,7 @@ def render_markdown(report: Report) -> str:
         ),
         "",
     ]
+    out += _budgets(report)
     if report.parity:
         out += [
             "## Parity",

@@ -26,6 +26,7 @@ class Verdict(BaseModel):
     passed: bool | None = Field(description="None when the value is unknown")
     margin: float | None = Field(None, description="limit - value: positive means room to spare")
     source: Literal["recipe", "device"] = "recipe"
+    detail: str = Field("", description="What the value is, e.g. 'p50 at batch 1, measured on the device'")
 
 
 class Validation(BaseModel):
@@ -40,7 +41,12 @@ class Validation(BaseModel):
     confusion: list[list[int]] = []
     latency: list[LatencyResult] = []
     latency_source: Literal["measured", "estimated", "imported", "none"] = "none"
+    estimated: list[LatencyResult] = Field([], description="The former estimate, kept when latency is imported")
     estimate_detail: dict[str, Any] = {}
+    model_size_mb: float | None = Field(None, description="Size of the artifact file, MB (1e6 bytes)")
+    memory_mb: float | None = Field(None, description="Estimated runtime memory: weights + peak activations")
+    memory_detail: dict[str, Any] = {}
+    device_budgets: dict[str, float] = Field({}, description="The device profile's budgets, as set at validation")
     verdicts: list[Verdict] = []
 
 

@@ -7,6 +7,7 @@ from rich.table import Table
 from edgecv.console import results as console
 from edgecv.report.markdown import latency_cell
 from edgecv.report.schema import Report
+from edgecv.report.verdicts import summary_line, verdicts_cell
 
 
 def print_summary(report: Report) -> None:
@@ -28,26 +29,35 @@ def print_summary(report: Report) -> None:
         )
     console.print(stages)
     batches = sorted({r.batch for v in report.validations for r in v.latency})
-    checks = Table(title="validation (latency p50; est. = estimated from the device profile)")
-    for column in ("artifact", "device", "precision", "top-1 %", *[f"batch {b}" for b in batches]):
+    checks = Table(
+        title="validation (latency p50; est. = estimated from the device profile)", caption=summary_line(report)
+    )
+    for column in ("artifact", "device", "precision", "top-1 %", *[f"batch {b}" for b in batches], "budgets"):
         checks.add_column(column)
     for v in report.validations:
-        top1 = v.metrics.get("top1")
+        top1, on_device = v.metrics.get("top1"), v.metrics.get("device_top1")
         checks.add_row(
             v.artifact,
             v.device,
             v.precision,
-            f"{top1:.2f}" if top1 is not None else "–",
+            ("–" if top1 is None else f"{top1:.2f}") + ("" if on_device is None else f" (device {on_device:.2f})"),
             *[latency_cell(v, b) for b in batches],
+            _colored(verdicts_cell(v)),
         )
     console.print(checks)
+
+
+def _colored(cell: str) -> str:
+    """Verdict marks in colour: green pass, red fail, yellow unknown."""
+    styles = {"✓": "green", "✗": "bold red", "?": "yellow"}
+    return "".join(f"[{styles[c]}]{c}[/{styles[c]}]" if c in styles else c for c in cell)
 
 
 def print_comparison(reports: list[Report]) -> None:
     """Runs side by side: per run and artifact, top-1 and host latency at each batch size."""
     batches = sorted({r.batch for rep in reports for v in rep.validations for r in v.latency})
     table = Table(title="runs compared")
-    for column in ("run", "artifact", "device", "top-1 %", "size MB", *[f"batch {b}" for b in batches]):
+    for column in ("run", "artifact", "device", "top-1 %", "size MB", *[f"batch {b}" for b in batches], "budgets"):
         table.add_column(column)
     for rep in reports:
         sizes = {a.name: a.size_bytes for a in rep.artifacts}
@@ -60,6 +70,7 @@ def print_comparison(reports: list[Report]) -> None:
                 f"{top1:.2f}" if top1 is not None else "–",
                 f"{sizes.get(v.artifact, 0) / 1e6:.3f}",
                 *[latency_cell(v, b) for b in batches],
+                _colored(verdicts_cell(v)),
             )
     console.print(table)
 

@@ -14,8 +14,10 @@ from edgecv.runtime import OrtRunner
 from edgecv.stages.base import CurrentModel, RunContext, Stage
 from edgecv.tasks.classification import ClassificationMetrics
 from edgecv.validate.accuracy import evaluate_runner
+from edgecv.validate.budgets import apply_budgets, budget_dict
 from edgecv.validate.estimate_latency import estimated_latencies
 from edgecv.validate.latency import LatencyResult, measure_latency
+from edgecv.validate.memory import estimate_memory
 
 
 def exported_artifacts(ctx: RunContext, current: CurrentModel) -> list[ModelArtifact]:
@@ -50,7 +52,9 @@ class ValidateStage(Stage):
                     latency, source, detail = self._latency(runner, artifact, device, ctx)
                     entry = self._entry(artifact, device, metrics, baseline, latency, source, detail)
                     entry.metrics["torch_top1"] = torch_top1.get(artifact.parent or "")
+                    self._add_footprint(entry, artifact, device)
                     validations.append(entry)
+        apply_budgets(validations, ctx.recipe.report.budgets)
         return StageResult(
             stage=folder.name,
             kind=self.kind,
@@ -76,6 +80,20 @@ class ValidateStage(Stage):
                 )
             return results, "measured", {}
         return estimated_latencies(artifact, device, section.batch_sizes)
+
+    @staticmethod
+    def _add_footprint(entry: Validation, artifact: ModelArtifact, device: DeviceProfile) -> None:
+        """File size, estimated runtime memory at batch 1 and the device's own budgets, for the verdicts."""
+        entry.model_size_mb = round(artifact.size_bytes / 1e6, 6) if artifact.size_bytes else None
+        entry.device_budgets = budget_dict(device.budgets)
+        precision = artifact.precision if artifact.precision in device.precisions else "fp32"
+        try:
+            memory = estimate_memory(artifact.path, batch=1, precision=precision)
+        except Exception as exc:  # an estimate must never fail validation; the reason is reported
+            entry.memory_detail = {"reason": f"{type(exc).__name__}: {exc}"}
+            return
+        entry.memory_mb = round(memory.total_mb, 4)
+        entry.memory_detail = memory.as_dict()
 
     @staticmethod
     def _entry(

@@ -1,0 +1,66 @@
+"""report.html and the comparison page: self-contained, every section, inline plots, imported values shown."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from edgecv.cli import app
+from edgecv.report.build import load_report
+from edgecv.report.html import render_html
+from edgecv.report.markdown import render_markdown
+from tests.report.helpers import enrich
+
+SECTIONS = ("devices", "stages", "tradeoff", "classes", "confusion", "parity", "environment", "recipe")
+REMOTE = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import""",
+                    re.I)
+
+
+def assert_self_contained(page: str) -> None:
+    assert not REMOTE.search(page), REMOTE.search(page)
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page.lower()
+    links = re.findall(r"""(?:src|href)\s*=\s*["']?([^"'\s>]*)""", page)
+    assert links and all(link.startswith(("#", "data:")) for link in links), links
+
+
+def test_run_writes_a_self_contained_report_html(tiny_run) -> None:
+    page = (tiny_run.run_dir / "report.html").read_text()
+    assert page == render_html(load_report(tiny_run.run_dir))  # rendered from report.json alone, deterministically
+    assert_self_contained(page)
+    for anchor in SECTIONS:
+        assert f'id="{anchor}"' in page
+    assert page.count("<svg") >= 4  # stage bars, trade-off, per-class, confusion
+    assert "<style>" in page and "estimated" in page and "measured" in page
+    assert "v-fail" in page and "≤ 1e-06 ms" in page  # the failing latency budget, colour-coded, limit shown
+
+
+def test_imported_and_estimated_values_both_show(tiny_run) -> None:
+    report = enrich(tiny_run.report)
+    page = render_html(report)
+    assert_self_contained(page)
+    assert "on device" in page and "est. ~0.030" in page and "device top-1 %" in page
+    assert "≤ 0.15 MB · device" in page  # a budget from the device profile names its source
+    markdown = render_markdown(report)
+    assert "0.090 ms (device; est. ~0.030)" in markdown
+
+
+def test_report_command_compares_runs_into_html(tiny_run, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["report", str(tiny_run.run_dir), str(tiny_run.run_dir)])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "edgecv-compare.html").read_text()
+    assert_self_contained(page)
+    assert 'id="runs"' in page and "<svg" in page and page.count(tiny_run.run_dir.name) >= 2
+    target = tmp_path / "out" / "cmp.html"
+    result = CliRunner().invoke(app, ["report", str(tiny_run.run_dir), str(tiny_run.run_dir), "--html", str(target)])
+    assert result.exit_code == 0 and target.is_file()
+
+
+def test_an_empty_or_failed_run_still_renders(tiny_run) -> None:
+    empty = tiny_run.report.model_copy(update={"status": "failed", "validations": [], "parity": [], "stages": []})
+    page = render_html(empty)
+    assert_self_contained(page)
+    assert "st-failed" in page and "No validations in this run." in page and 'id="recipe"' in page
