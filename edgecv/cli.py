@@ -51,6 +51,9 @@ def compress(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML")],
     set_: SetOption = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue this recipe's latest run")] = False,
+    fail_on_budget: Annotated[
+        bool, typer.Option("--fail-on-budget", help="Exit 3 when any artifact misses a budget (for CI)")
+    ] = False,
 ) -> None:
     """Run a recipe: train or load, compress, export, validate, report."""
     from edgecv import api
@@ -65,6 +68,12 @@ def compress(
         raise typer.Exit(130) from None
     print_summary(report)
     console.print(f"report: {Path(report.run_dir) / 'report.md'}")
+    if fail_on_budget:
+        from edgecv.validate.budgets import gate_message
+
+        if message := gate_message(report):
+            print(f"error: {message}", file=sys.stderr)
+            raise typer.Exit(3)
 
 
 @app.command()
@@ -110,13 +119,30 @@ def models() -> None:
 
 
 @app.command()
-def report(run_dirs: Annotated[list[Path], typer.Argument(help="One run folder, or several to compare")]) -> None:
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(help="One run folder, or several to compare")],
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Where a comparison of several runs is written as HTML")
+    ] = None,
+    import_: Annotated[
+        list[Path] | None,
+        typer.Option("--import", help="Merge a device's results.json (run_bundle.py) into the run's report first"),
+    ] = None,
+) -> None:
     """Print a run's report (re-rendering report.md and report.html from report.json); several runs side by side."""
     from edgecv.errors import RecipeError
     from edgecv.report.build import load_report, write_reports
     from edgecv.report.tables import print_comparison, print_summary
 
     try:
+        if import_:
+            from edgecv.report.imports import import_results
+
+            if len(run_dirs) != 1:
+                raise RecipeError("--import merges device results into one run: give exactly one run folder")
+            for results in import_:
+                import_results(run_dirs[0], results)
+                console.print(f"imported {results} into {run_dirs[0] / 'report.json'}")
         reports = []
         for run_dir in run_dirs:
             if not (run_dir / "report.json").is_file():
@@ -128,7 +154,66 @@ def report(run_dirs: Annotated[list[Path], typer.Argument(help="One run folder, 
     if len(reports) == 1:
         print_summary(reports[0])
     else:
+        from edgecv.report.compare_html import write_comparison
+
         print_comparison(reports)
+        console.print(f"comparison: {write_comparison(reports, html or Path('edgecv-compare.html'))}")
+
+
+@app.command()
+def check(
+    model: Annotated[Path, typer.Argument(help="ONNX model")],
+    device: Annotated[list[str], typer.Option("--device", "-d", help="Device profile name or YAML path; repeatable")],
+) -> None:
+    """Check without a GPU that an ONNX model parses and quantizes in a device's TensorRT: exit 0 ok, 1 problems."""
+    from edgecv.devices import load_device
+    from edgecv.export.tensorrt_rules import check_for_device
+
+    failed = False
+    try:
+        for name in device:
+            profile = load_device(name)
+            result = check_for_device(model, profile)
+            counts = f"{len(result.errors)} error(s), {len(result.warnings)} warning(s)"
+            verdict = "fails" if not result.ok else "passes with warnings" if result.problems else "passes"
+            print(
+                f"{model} on {profile.name} (TensorRT {result.tensorrt}, model opset {result.opset}, "
+                f"{result.checked_nodes} nodes checked): {verdict}" + ("" if not result.problems else f": {counts}")
+            )
+            for p in result.problems:
+                print(f"  {p.severity:<7} [{p.rule}] node '{p.node}' ({p.op_type}): {p.message}")
+            failed = failed or not result.ok
+    except EdgecvError as exc:
+        _fail(exc)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def deploy(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run folder (runs/<name>/<run-id>)")],
+    device: Annotated[str, typer.Option("--device", "-d", help="TensorRT device profile name or YAML path")],
+    artifact: Annotated[
+        str | None, typer.Option("--artifact", help="ONNX artifact name (default: the last one for the device)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Where bundles go (default: RUN_DIR/deploy)")] = None,
+    images: Annotated[int, typer.Option("--images", min=0, help="Val images to bundle at the model's size")] = 200,
+    force: Annotated[bool, typer.Option("--force", help="Bundle even if the static TensorRT check fails")] = False,
+) -> None:
+    """Write a Jetson deploy bundle (folder + .tar.gz): ONNX, trtexec script, DeepStream config, val set, runner."""
+    from edgecv.export.bundle import deploy_run
+
+    try:
+        result = deploy_run(run_dir, device, artifact=artifact, out=out, images=images, force=force)
+    except EdgecvError as exc:
+        _fail(exc)
+    accuracy = result.manifest["accuracy"]["edgecv_on_bundle_images"]
+    print(f"bundle: {result.folder}")
+    print(f"tarball: {result.tarball}")
+    print(f"engine: {result.plan.precision}; " + "; ".join(result.plan.notes))
+    if accuracy:
+        print(f"edgecv top-1 on the {accuracy['samples']} bundled images: {accuracy['top1']:.2f}%")
+    print("on the device: ./build_engine.sh && python3 run_bundle.py; then edgecv report RUN_DIR --import results.json")
 
 
 @app.command()

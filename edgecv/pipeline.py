@@ -31,12 +31,15 @@ from edgecv.stages.base import CurrentModel, RunContext, Stage
 
 
 def plan(recipe: Recipe) -> list[tuple[str, Stage]]:
-    """The stages a recipe runs, with their folder names: load, train, the recipe's stages, export, validate."""
+    """The stages a recipe runs, with their folder names: load, train, the recipe's stages, export, validate,
+    and deploy when the recipe lists ``export.bundles``."""
     steps: list[tuple[str, Any]] = [("load", None)]
     if recipe.train.epochs > 0:
         steps.append(("train", recipe.train))
     steps += [(params.type, params) for params in recipe.stages]
     steps += [("export-onnx", recipe.export), ("validate", recipe.validate_)]
+    if recipe.export.bundles:
+        steps.append(("deploy", recipe.export))  # deploy bundles, after validation measured their accuracy
     return [(f"{index:02d}-{kind}", stage_class(kind)(params)) for index, (kind, params) in enumerate(steps)]
 
 

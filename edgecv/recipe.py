@@ -24,6 +24,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from edgecv.errors import RecipeError
+from edgecv.export.trt_options import TensorRTOptions
 from edgecv.recipe_errors import describe_validation_error
 from edgecv.stages.params import StageParams, StrictModel, TrainParams
 
@@ -78,6 +79,9 @@ class ExportSection(StrictModel):
     simplify: bool = True
     dynamic_batch: bool = True
     parity: ParityTolerance = ParityTolerance()
+    bundles: list[str] = Field([], description="Devices to write a deploy bundle for, after validation")
+    bundle_images: int = Field(200, ge=0, description="Val images (at the model's size) each bundle carries")
+    tensorrt: TensorRTOptions = Field(TensorRTOptions(), description="How engines are built on the device")
 
 
 class ValidateSection(StrictModel):

@@ -24,6 +24,7 @@ STAGES: dict[str, str] = {
     "quantize": "edgecv.stages.quantize:QuantizeStage",
     "export-onnx": "edgecv.stages.export:ExportOnnxStage",
     "validate": "edgecv.stages.validate:ValidateStage",
+    "deploy": "edgecv.stages.deploy:DeployStage",
 }
 
 
