@@ -144,6 +144,9 @@ def train_model(
             scheduler.step()
             total_loss += float(loss.detach()) * len(labels)
             seen += len(labels)
+            if steps_per_epoch >= 100 and (step + 1) % (steps_per_epoch // 4) == 0 and step + 1 < steps_per_epoch:
+                info(f"  epoch {epoch + 1}/{params.epochs}: batch {step + 1}/{steps_per_epoch}, "
+                     f"loss {total_loss / seen:.4f}, {seen / (time.perf_counter() - epoch_started):.0f} img/s")
         top1 = evaluate_torch(model, val_loader, splits.labels, device).top1
         row = {
             "epoch": epoch + 1,

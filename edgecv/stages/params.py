@@ -14,6 +14,7 @@ Example (in a recipe)::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -104,6 +105,7 @@ class PruneParams(StrictModel):
     steps: int = Field(1, ge=1, description="Prune in this many steps, fine-tuning between them")
     finetune: TrainParams | None = Field(None, description="Fine-tuning between steps (and after the last)")
     max_layer_ratio: float = Field(0.9, gt=0, lt=1, description="No layer loses more than this fraction")
+    recalibrate_bn: int = Field(20, ge=0, description="Train batches to re-estimate BatchNorm statistics after pruning")
     sparsity_2_4: bool = Field(False, description="Also apply 2:4 semi-structured sparsity (Ampere-class GPUs)")
 
     @model_validator(mode="after")
@@ -115,25 +117,79 @@ class PruneParams(StrictModel):
         return self
 
 
+class QuantParity(StrictModel):
+    """How close a quantized ONNX export must stay to the torch fake-quantized model it came from.
+
+    INT8 kernels round differently from fake quantization (requantization, accumulation order), so these are
+    looser than export.parity and judge agreement, not bit equality.
+    """
+
+    min_cosine: float = Field(0.99, gt=0, le=1, description="Lowest cosine similarity of any sample's logits")
+    min_top1_agreement: float = Field(0.98, gt=0, le=1, description="Fraction of samples with the same top-1")
+    max_abs_diff: float | None = Field(None, gt=0, description="Largest logit difference; None: not checked")
+
+
 class QuantizeParams(StrictModel):
-    """INT8 (post-training or quantization-aware) or FP16, in the scheme each target device runs."""
+    """INT8 (post-training or quantization-aware) or FP16, in the scheme each target device runs.
+
+    Example (in a recipe)::
+
+        stages:
+          - type: quantize            # INT8 PTQ; one ONNX per quantization scheme the devices need
+            max_accuracy_drop: 0.5    # optional: keep the most sensitive layers in float until met
+    """
 
     type: Literal["quantize"]
-    name: str | None = None
+    name: str | None = Field(None, description="Artifact name prefix; default: the precision (int8, fp16)")
     precision: Literal["int8", "fp16"] = "int8"
-    method: Literal["ptq", "qat"] = "ptq"
+    method: Literal["ptq", "qat"] = Field("ptq", description="qat: PTQ, then fine-tuning through the quantizers")
     scheme: Literal["auto", "tensorrt", "onnxruntime-cpu"] = Field(
-        "auto", description="auto: one artifact per scheme the target devices need"
+        "auto", description="auto: one artifact per scheme the target devices need (device profile quantization_scheme)"
     )
-    calibration_size: int = Field(300, gt=0)
-    range_estimator: Literal["default", "minmax", "mean_minmax", "percentile"] = "default"
-    fast_bias_correction: bool = True
-    fold_batchnorm: bool = True
-    ignored_scope: list[str] = Field([], description="Layer names (or regex: prefix 're:') kept in float")
-    max_accuracy_drop: float | None = Field(None, gt=0, description="Accuracy control: keep layers in float until met")
+    calibration_size: int | None = Field(None, gt=0, description="Calibration images; default: data.calibration_size")
+    calibration_batch_size: int = Field(32, gt=0)
+    range_estimator: Literal[
+        "default", "minmax", "mean_minmax", "median_minmax", "mean_no_outliers", "percentile", "histogram"
+    ] = Field("default", description="NNCF activation range estimator; default: NNCF's choice per quantizer")
+    bias_correction: Literal["fast", "none"] = Field(
+        "fast", description="NNCF fast bias correction after quantizing, or none (NNCF's torch backend has no full one)"
+    )
+    fold_batchnorm: bool = Field(True, description="Fold BatchNorm into the preceding convs before quantizing")
+    ignored_scope: list[str] = Field(
+        [], description="Layers kept in float: module names (layer1.0.conv1) or regexes prefixed 're:'"
+    )
+    max_accuracy_drop: float | None = Field(
+        None, gt=0, description="Accuracy control: top-1 points (absolute) or percent (relative) INT8 may lose"
+    )
     drop_type: Literal["absolute", "relative"] = "absolute"
-    qat: TrainParams | None = Field(None, description="QAT fine-tuning settings (method: qat)")
-    distill: DistillSettings | None = Field(None, description="Distil QAT from the float model")
+    accuracy_samples: int | None = Field(None, gt=0, description="Val images judged in accuracy control; default all")
+    ranking_samples: int = Field(200, gt=0, description="Calibration images for the layer sensitivity ranking")
+    max_float_layers: int | None = Field(None, ge=1, description="Accuracy control keeps at most this many in float")
+    parity: QuantParity = QuantParity()
+    qat: TrainParams | None = Field(None, description="QAT fine-tuning settings (method: qat); default 1 epoch")
+    distill: DistillSettings | None = Field(None, description="Distil QAT from a teacher (method: qat)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QuantizeParams:
+        if self.method != "qat" and (self.qat is not None or self.distill is not None):
+            raise ValueError("qat and distill settings need method: qat; set method: qat or remove them")
+        if self.precision == "fp16":
+            int8_only = {"method": self.method != "ptq", "max_accuracy_drop": self.max_accuracy_drop is not None,
+                         "ignored_scope": bool(self.ignored_scope)}
+            if any(int8_only.values()):
+                used = ", ".join(k for k, v in int8_only.items() if v)
+                raise ValueError(f"precision fp16 takes no {used} (INT8 settings); remove them or use int8")
+        if self.max_accuracy_drop is not None and self.method == "qat":
+            raise ValueError("max_accuracy_drop (accuracy control) applies to method ptq; QAT recovers by training")
+        if self.drop_type == "relative" and self.max_accuracy_drop is not None and self.max_accuracy_drop >= 100:
+            raise ValueError("a relative max_accuracy_drop is a percent of the FP32 top-1: give a value below 100")
+        for index, entry in enumerate(self.ignored_scope):
+            if entry.startswith("re:"):
+                try:
+                    re.compile(entry[3:])
+                except re.error as exc:
+                    raise ValueError(f"ignored_scope[{index}] {entry!r} is not a valid regex ({exc})") from exc
+        return self
 
 
 StageParams = Annotated[

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from edgecv.artifacts import StageResult
-from edgecv.compress.pruning import ChannelPruner, classifier_heads, named_modules
+from edgecv.compress.pruning import ChannelPruner, classifier_heads, named_modules, recalibrate_batchnorm
 from edgecv.compress.sparsity import apply_2_4, sparsity_2_4_report
 from edgecv.console import info
 from edgecv.data import calibration_subset, make_loader
@@ -87,8 +87,14 @@ class PruneStage(Stage):
                 )
             row = {"step": step, "macs_fraction": pruner.macs_fraction(), "params_fraction": pruner.params_fraction(),
                    "top1_pruned": torch_val_metrics(model, ctx)["top1"]}
+            if p.recalibrate_bn:
+                train_loader = make_loader(ctx.splits.train, ctx.preprocessing, ctx.recipe.data.batch_size,
+                                           shuffle=True, seed=ctx.recipe.data.seed + step)
+                recalibrate_batchnorm(model, train_loader, p.recalibrate_bn)
+                row["top1_bn_recalibrated"] = torch_val_metrics(model, ctx)["top1"]
             info(f"  step {step}/{p.steps}: MACs {row['macs_fraction']:.1%}, params {row['params_fraction']:.1%}, "
-                 f"top-1 before fine-tuning {row['top1_pruned']:.2f}%")
+                 f"top-1 {row['top1_pruned']:.2f}% pruned"
+                 + (f", {row['top1_bn_recalibrated']:.2f}% with BatchNorm re-estimated" if p.recalibrate_bn else ""))
             if p.finetune is not None and p.finetune.epochs > 0:
                 outcome = train_model(
                     model, ctx.splits, ctx.preprocessing, p.finetune, workdir=folder / f"finetune-{step}",
