@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
@@ -22,15 +24,30 @@ def cifar_root(path: Path) -> Path | None:
     return None
 
 
-def cifar10_dataset(path: Path, train: bool, field: str) -> TensorDataset:
-    """The CIFAR-10 train or test batches under ``path`` as uint8 images and labels; never downloads."""
-    from torchvision.datasets import CIFAR10
+def _read_batch(path: Path, field: str) -> tuple[np.ndarray, list[int]]:
+    try:
+        with open(path, "rb") as fh:
+            entry = pickle.load(fh, encoding="latin1")
+    except (OSError, pickle.UnpicklingError, EOFError) as exc:
+        message = f"{field}: cannot read CIFAR-10 batch '{path}' ({exc}); extract the archive again"
+        raise DataError(message, field=field) from exc
+    entry = {k.decode() if isinstance(k, bytes) else k: v for k, v in entry.items()}
+    return np.asarray(entry["data"], dtype=np.uint8), list(entry["labels"])
 
+
+def cifar10_dataset(path: Path, train: bool, field: str) -> TensorDataset:
+    """The CIFAR-10 train or test batches under ``path`` as uint8 images and labels; never downloads.
+
+    The batches are the python pickles of the official archive (what torchvision also reads); they are read
+    directly so a copy whose files torchvision's checksum list does not know still loads.
+    """
     root = cifar_root(path)
     if root is None:
         raise DataError(
             f"{field}: no cifar-10-batches-py under '{path}'; extract CIFAR-10 (python version) there", field=field
         )
-    ds = CIFAR10(str(root), train=train, download=False)
-    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-    return TensorDataset(images, torch.tensor(ds.targets, dtype=torch.long))
+    names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
+    parts = [_read_batch(root / "cifar-10-batches-py" / name, field) for name in names]
+    data = np.concatenate([d for d, _ in parts]).reshape(-1, 3, 32, 32)
+    labels = [label for _, batch_labels in parts for label in batch_labels]
+    return TensorDataset(torch.from_numpy(data.copy()), torch.tensor(labels, dtype=torch.long))
