@@ -149,8 +149,12 @@ class QuantizeParams(StrictModel):
     calibration_size: int | None = Field(None, gt=0, description="Calibration images; default: data.calibration_size")
     calibration_batch_size: int = Field(32, gt=0)
     range_estimator: Literal[
-        "default", "minmax", "mean_minmax", "median_minmax", "mean_no_outliers", "percentile", "histogram"
-    ] = Field("default", description="NNCF activation range estimator; default: NNCF's choice per quantizer")
+        "auto", "default", "minmax", "mean_minmax", "median_minmax", "mean_no_outliers", "percentile", "histogram"
+    ] = Field(
+        "auto",
+        description="Activation range estimator (NNCF's sets): auto = the scheme's (minmax for onnxruntime-cpu, "
+        "histogram for tensorrt); default = NNCF's own (mean of per-batch min/max)",
+    )
     bias_correction: Literal["fast", "none"] = Field(
         "fast", description="NNCF fast bias correction after quantizing, or none (NNCF's torch backend has no full one)"
     )

@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 from edgecv.api import compress
+from edgecv.artifacts import InputSpec
 from edgecv.compress.distillation import Distiller, kd_loss
 from edgecv.compress.pruning import ChannelPruner
 from edgecv.compress.sparsity import apply_2_4, enforce_2_4, sparsity_2_4_report
 from edgecv.errors import RecipeError
 from edgecv.export.onnx import export_onnx
-from edgecv.artifacts import InputSpec
 from edgecv.models import build_model
 from tests.conftest import write_recipe
 
@@ -102,5 +102,5 @@ def test_prune_without_a_target_is_a_recipe_error(tmp_path: Path) -> None:
 
 def test_2_4_sparsity_needs_a_device_that_runs_it(tmp_path: Path) -> None:
     path = write_recipe(tmp_path, stages=[{"type": "prune", "ratio": 0.25, "sparsity_2_4": True}])
-    with pytest.raises(RecipeError, match="sparsity_2_4.*Orin"):
+    with pytest.raises(RecipeError, match=r"sparsity_2_4.*Orin"):
         compress(path)

@@ -1,0 +1,135 @@
+"""INT8 post-training quantization with NNCF (``nncf.quantize``) in a given scheme, and the stripped export form.
+
+NNCF 3.4's torch backend inserts quantizer hooks into the module (the model keeps its class). Settings per scheme:
+
+- onnxruntime-cpu: preset MIXED (asymmetric activations, symmetric weights), activations per-tensor (NNCF's
+  default makes depthwise inputs per-channel, which no QLinearConv takes), weights per-channel.
+- tensorrt: preset PERFORMANCE (symmetric), activations per-tensor, weights per-channel; NNCF makes post-ReLU
+  activations unsigned (uint8) and its hardware config refuses to force signedness, so the unsigned activation
+  quantizers are switched to signed int8 afterwards (same scale: the range TensorRT's int8 covers).
+
+Example::
+
+    data = calibration_data(splits.train, preprocessing, size=300, batch_size=32)
+    quantized = quantize_ptq(folded_model, TENSORRT, data, params, ignored_nodes=[])
+    exportable = strip_quantized(quantized, torch.zeros(1, 3, 32, 32))    # torch FakeQuantize -> ONNX Q/DQ
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from edgecv.artifacts import Preprocessing
+from edgecv.data import calibration_subset, make_loader
+from edgecv.quantize.schemes import Scheme
+
+RANGE_ESTIMATORS = {
+    "minmax": "MINMAX",
+    "mean_minmax": "MEAN_MINMAX",
+    "median_minmax": "MEDIAN_MINMAX",
+    "mean_no_outliers": "MEAN_NO_OUTLIERS_MINMAX",
+    "percentile": "MEAN_QUANTILE",
+    "histogram": "HISTOGRAM",
+}
+"""Recipe names -> ``nncf.quantization.range_estimator.RangeEstimatorParametersSet`` members (activations)."""
+
+
+@dataclass
+class Calibration:
+    """An NNCF calibration dataset and how many of its batches to use."""
+
+    dataset: Any
+    batches: int
+    images: int
+
+
+def calibration_data(
+    dataset: Dataset[Any], pre: Preprocessing, size: int, batch_size: int, seed: int = 0
+) -> Calibration:
+    """A class-balanced, seeded subset of ``size`` images as an ``nncf.Dataset`` of preprocessed batches."""
+    import nncf
+
+    subset = calibration_subset(dataset, size, seed)
+    loader = make_loader(subset, pre, batch_size)
+    images = len(subset)  # type: ignore[arg-type]
+    return Calibration(nncf.Dataset(loader, lambda batch: batch[0]), math.ceil(images / batch_size), images)
+
+
+def range_estimator(scheme: Scheme, params: Any) -> str:
+    """The activation range estimator used: the recipe's, or the scheme's for ``auto``."""
+    return scheme.range_estimator if params.range_estimator == "auto" else params.range_estimator
+
+
+def nncf_arguments(scheme: Scheme, params: Any, ignored_nodes: list[str]) -> dict[str, Any]:
+    """Keyword arguments of ``nncf.quantize`` for ``scheme`` and a QuantizeParams (estimators, bias correction)."""
+    import nncf
+    from nncf.common.quantization.structs import QuantizationScheme
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, QuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    mode = QuantizationScheme.ASYMMETRIC if scheme.asymmetric_activations else QuantizationScheme.SYMMETRIC
+    advanced = AdvancedQuantizationParameters(
+        activations_quantization_params=QuantizationParameters(mode=mode, per_channel=False),
+        weights_quantization_params=QuantizationParameters(mode=QuantizationScheme.SYMMETRIC, per_channel=True),
+        disable_bias_correction=params.bias_correction == "none",
+    )
+    estimator = range_estimator(scheme, params)
+    if estimator != "default":
+        advanced.activations_range_estimator_params = getattr(RangeEstimatorParametersSet, RANGE_ESTIMATORS[estimator])
+    preset = nncf.QuantizationPreset.MIXED if scheme.asymmetric_activations else nncf.QuantizationPreset.PERFORMANCE
+    return {
+        "preset": preset,
+        "fast_bias_correction": True,  # NNCF's torch backend implements only the fast variant
+        "ignored_scope": nncf.IgnoredScope(names=list(ignored_nodes)) if ignored_nodes else None,
+        "advanced_parameters": advanced,
+    }
+
+
+def quantize_ptq(
+    model: nn.Module, scheme: Scheme, calibration: Calibration, params: Any, ignored_nodes: list[str]
+) -> nn.Module:
+    """NNCF PTQ of ``model`` (left untouched) in ``scheme``; returns the fake-quantized torch model."""
+    import nncf
+
+    kwargs = nncf_arguments(scheme, params, ignored_nodes)
+    logging.getLogger("nncf").setLevel(logging.ERROR)
+    quantized = nncf.quantize(model.eval(), calibration.dataset, subset_size=calibration.batches, **kwargs)
+    if scheme.signed_activations:
+        force_signed_activations(quantized)
+    return quantized.eval()
+
+
+def quantizers(model: nn.Module) -> dict[str, Any]:
+    """Hook name (``pre_hooks.<node>__<port>.<i>`` / ``post_hooks...``) -> NNCF quantizer module."""
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+    from nncf.torch.quantization.layers import BaseQuantizer
+
+    return {name: m for name, m in get_hook_storage(model).named_hooks() if isinstance(m, BaseQuantizer)}
+
+
+def force_signed_activations(model: nn.Module) -> int:
+    """Make every unsigned symmetric quantizer signed int8 (zero point 0) with the same scale; return how many."""
+    from nncf.torch.quantization.layers import SymmetricQuantizer
+
+    changed = 0
+    for quantizer in quantizers(model).values():
+        if isinstance(quantizer, SymmetricQuantizer) and not quantizer.signed:
+            quantizer.signed = True
+            changed += 1
+    return changed
+
+
+def strip_quantized(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    """A copy with NNCF quantizers replaced by torch FakeQuantize: what the legacy exporter turns into Q/DQ."""
+    import nncf
+    from nncf.parameters import StripFormat
+
+    stripped = nncf.strip(model, do_copy=True, strip_format=StripFormat.NATIVE, example_input=example)
+    return stripped.eval()

@@ -1,0 +1,158 @@
+"""Export a quantized torch model as the QDQ ONNX artifact of one scheme, checked three ways.
+
+1. Parity: ONNX Runtime's output against the torch fake-quantized model it came from (not the FP32 model), with
+   the INT8 tolerances of ``quantize.parity``; checked again after the file is rewritten.
+2. TensorRT rules (:mod:`edgecv.export.tensorrt_rules`) for every TensorRT target device: a TensorRT-scheme export
+   that fails them is an error; another scheme served to a TensorRT device gets a warning naming rule and node.
+3. ONNX Runtime fusion (CPU scheme): how many convs became QLinearConv in the graph ORT executes.
+
+Example::
+
+    artifact, metrics = export_quantized(ctx, quantized, source, folder / "int8-ort-cpu.onnx", plan, params)
+    metrics["weights_stored"], metrics["ort_fusion"]["QLinearConv"], metrics["parity"]["passed"]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+from torch import nn
+
+from edgecv.artifacts import InputSpec, ModelArtifact, atomic_save, sha256_file
+from edgecv.errors import UnsupportedError, ValidationFailure
+from edgecv.export.onnx import choose_opset, export_onnx
+from edgecv.quantize.int8_weights import compact, store_int8_weights
+from edgecv.quantize.nncf_ptq import Calibration, strip_quantized
+from edgecv.quantize.onnx_graph import layer_counts, ort_fusion
+from edgecv.quantize.qdq_rewrites import sink_dequantize
+from edgecv.quantize.schemes import ArtifactPlan
+
+MIN_QDQ_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (the axis attribute)
+
+
+def quantized_opset(ctx: Any) -> int:
+    """The export opset (recipe, else the devices' lowest limit); per-channel Q/DQ needs at least 13."""
+    opset = choose_opset(ctx.recipe.export.opset, [d.software.max_onnx_opset for d in ctx.devices])
+    if opset < MIN_QDQ_OPSET:
+        raise UnsupportedError(
+            f"INT8 export needs ONNX opset >= {MIN_QDQ_OPSET} (per-channel QuantizeLinear) but the target devices "
+            f"allow at most {opset}; remove the older devices from validate.devices or use precision fp16"
+        )
+    return opset
+
+
+def export_for_trial(ctx: Any, quantized: nn.Module, path: Path) -> Path:
+    """A plain QDQ export (no checks, weights as exported) to measure a candidate's accuracy."""
+    example = torch.zeros(1, *ctx.input_spec.shape)
+    spec = ctx.input_spec.model_copy(update={"dynamic_batch": True})
+    return export_onnx(strip_quantized(quantized, example), spec, path, opset=quantized_opset(ctx), simplify=True)
+
+
+def write_qdq_onnx(quantized: nn.Module, spec: InputSpec, path: Path, *, opset: int, int8_weights: bool) -> int:
+    """Export an NNCF-quantized model as QDQ ONNX, store int8 weights if asked, compact; return weights stored."""
+    stripped = strip_quantized(quantized, torch.zeros(1, *spec.shape))
+    export_onnx(stripped, spec, path, opset=opset, simplify=True)
+    return _rewrite(path, int8_weights)
+
+
+def quantize_to_onnx(
+    model: nn.Module, spec: InputSpec, calibration: Calibration, scheme: str, path: Path, *,
+    params: Any = None, opset: int = 17,
+) -> dict[str, Any]:
+    """The stage's INT8 path without a run: fold BN, ``nncf.quantize`` in ``scheme``, write the QDQ ONNX.
+
+    Example (what bench/compress_cifar10.py runs)::
+
+        data = calibration_data(train_set, preprocessing, size=300, batch_size=32)
+        quantize_to_onnx(model, InputSpec(shape=(3, 32, 32)), data, "onnxruntime-cpu", Path("int8.onnx"))
+    """
+    from edgecv.quantize.bn_fold import fold_batchnorm
+    from edgecv.quantize.nncf_ptq import quantize_ptq
+    from edgecv.quantize.schemes import SCHEMES
+    from edgecv.stages.params import QuantizeParams
+
+    params = params or QuantizeParams(type="quantize")
+    chosen = SCHEMES[scheme]
+    prepared, pairs = fold_batchnorm(model) if params.fold_batchnorm else (model.eval(), [])
+    quantized = quantize_ptq(prepared, chosen, calibration, params, [])
+    stored = write_qdq_onnx(quantized, spec, path, opset=opset, int8_weights=chosen.store_int8_weights)
+    return {"scheme": scheme, "batchnorm_folded": len(pairs), "int8_weight_initializers": stored,
+            "layers": layer_counts(onnx.load(str(path)))}
+
+
+def _rewrite(path: Path, int8_weights: bool) -> int:
+    """ONNX Runtime CPU form (``int8_weights``): int8 weight initializers and DequantizeLinear sunk below
+    value-moving ops feeding Adds; both schemes: compact names. Numerics are unchanged."""
+    model = onnx.load(str(path))
+    count = 0
+    if int8_weights:
+        count = store_int8_weights(model)
+        sink_dequantize(model)
+    compact(model)
+    onnx.checker.check_model(model)
+    atomic_save(path, lambda tmp: onnx.save(model, str(tmp)))
+    return count
+
+
+def _tensorrt_checks(ctx: Any, path: Path, plan: ArtifactPlan) -> tuple[dict[str, Any], list[str]]:
+    from edgecv.export.tensorrt_rules import check_for_device
+
+    checks, warnings = {}, []
+    for device in ctx.devices:
+        if device.name not in plan.targets or device.runtime != "tensorrt" or not device.software.tensorrt:
+            continue
+        result = check_for_device(path, device)
+        checks[device.name] = {
+            "tensorrt": result.tensorrt, "ok": result.ok, "summary": result.summary(),
+            "problems": [{"rule": p.rule, "node": p.node, "severity": p.severity} for p in result.problems[:10]],
+        }
+        if not result.ok and plan.scheme is not None and plan.scheme.name == "tensorrt":
+            raise ValidationFailure(f"{path.name} for {device.name}: {result.summary()}")
+        if not result.ok:
+            warnings.append(f"{path.name} on {device.name}: {result.summary()}")
+    return checks, warnings
+
+
+def export_quantized(
+    ctx: Any, quantized: nn.Module, source: ModelArtifact, path: Path, plan: ArtifactPlan, params: Any,
+    *, name: str, precision: str = "int8",
+) -> tuple[ModelArtifact, dict[str, Any], list[str]]:
+    """Export, rewrite (int8 weights for the CPU scheme, compact names), check; return artifact, metrics, warnings."""
+    from edgecv.runtime import OrtRunner, TorchRunner
+    from edgecv.stages.export import export_checked, parity_check
+
+    assert plan.scheme is not None
+    quantized_opset(ctx)
+    stripped = strip_quantized(quantized, torch.zeros(1, *ctx.input_spec.shape))
+    try:
+        artifact, _ = export_checked(ctx, stripped, source, path, name=name, tolerance=params.parity,
+                                     precision=precision, targets=plan.targets)
+    except ValidationFailure as exc:
+        raise ValidationFailure(
+            str(exc).replace("loosen export.parity", "loosen the quantize stage's parity (INT8 tolerances)")
+        ) from exc
+    stored = _rewrite(path, plan.scheme.store_int8_weights)
+    with OrtRunner(path, threads=ctx.recipe.validate_.threads) as runner:
+        parity = parity_check(ctx, TorchRunner(stripped), runner, (f"{source.name} (fake-quantized)", name),
+                              params.parity)
+    if not parity.passed:
+        raise ValidationFailure(f"{path}: rewritten INT8 ONNX differs from the fake-quantized model ({parity.reason})")
+    artifact = artifact.model_copy(update={"size_bytes": path.stat().st_size, "sha256": sha256_file(path)})
+    model = onnx.load(str(path))
+    metrics: dict[str, Any] = {
+        "scheme": plan.scheme.name, "artifact": name, "targets": plan.targets,
+        "activations": plan.scheme.activations, "weights": plan.scheme.weights,
+        "weights_stored": "int8" if stored else "float (QuantizeLinear -> DequantizeLinear)",
+        "int8_weight_initializers": stored, "size_bytes": artifact.size_bytes,
+        "qdq_nodes": sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node),
+        "layers": layer_counts(model), "parity": parity.model_dump(),
+    }
+    if plan.scheme.name == "onnxruntime-cpu":
+        metrics["ort_fusion"] = ort_fusion(path)
+    checks, warnings = _tensorrt_checks(ctx, path, plan)
+    if checks:
+        metrics["tensorrt_check"] = checks
+    return artifact, metrics, warnings

@@ -1,0 +1,258 @@
+"""``type: quantize``: INT8 (NNCF PTQ or QAT, optionally accuracy-controlled) or FP16, one ONNX per scheme.
+
+The stage reads the last torch model of the run and writes only ONNX artifacts, each with ``targets`` = the
+devices it serves (see :mod:`edgecv.quantize.schemes`); the export stage still exports the last torch model as
+the FP32 baseline, and the validate stage measures every ONNX artifact on the devices it targets.
+
+INT8 flow per scheme: fold BatchNorm -> ``nncf.quantize`` (scheme settings, calibration subset of train, range
+estimator, fast bias correction, ignored scope) -> [QAT fine-tuning] -> [accuracy control: rank layers by
+sensitivity, keep the most sensitive in float until the budget holds] -> QDQ ONNX export with parity against the
+fake-quantized torch model -> int8 weights stored (CPU scheme) -> TensorRT rules (TensorRT targets).
+
+Example (recipe)::
+
+    stages:
+      - {type: quantize, precision: int8, max_accuracy_drop: 0.3}
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgecv.artifacts import ModelArtifact, StageResult
+from edgecv.console import info
+from edgecv.data import calibration_subset, make_loader
+from edgecv.errors import RecipeError
+from edgecv.quantize.accuracy_control import Budget, search_float_layers
+from edgecv.quantize.bn_fold import FoldError, fold_batchnorm
+from edgecv.quantize.layers import Layer, model_layers, resolve_ignored
+from edgecv.quantize.nncf_ptq import Calibration, calibration_data, quantize_ptq, range_estimator
+from edgecv.quantize.onnx_export import export_for_trial, export_quantized, quantized_opset
+from edgecv.quantize.schemes import ArtifactPlan, plan_artifacts
+from edgecv.quantize.sensitivity import rank_layers
+from edgecv.stages.base import CurrentModel, RunContext, Stage
+from edgecv.stages.params import QuantizeParams
+
+
+def stage_key(ctx: RunContext, params: Any) -> str:
+    """``stages[i]``: how errors name this stage's entry in the recipe."""
+    return next((f"stages[{i}]" for i, entry in enumerate(ctx.recipe.stages) if entry is params), "stages")
+
+
+def float_source(ctx: RunContext, current: CurrentModel) -> tuple[ModelArtifact, nn.Module]:
+    """The torch model to quantize: the current one, or the run's last torch artifact (after another quantize)."""
+    if current.artifact is not None and current.artifact.format == "torch":
+        return current.artifact, current.torch_module()
+    torch_artifacts = [a for r in ctx.results for a in r.outputs if a.format == "torch"]
+    if not torch_artifacts:
+        raise RecipeError("the quantize stage needs a torch model before it; put it after load/train/prune/distill")
+    return torch_artifacts[-1], CurrentModel(artifact=torch_artifacts[-1]).torch_module()
+
+
+def _top1(ctx: RunContext, path: Path, loader: Any) -> float:
+    from edgecv.runtime import OrtRunner
+    from edgecv.validate.accuracy import evaluate_runner
+
+    with OrtRunner(path, threads=ctx.recipe.validate_.threads) as runner:
+        return evaluate_runner(runner, loader, ctx.splits.labels).top1
+
+
+class QuantizeStage(Stage):
+    """INT8 or FP16 ONNX artifacts in the scheme each target device runs; the torch model stays the current one."""
+
+    kind = "quantize"
+    params: QuantizeParams
+
+    def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
+        started = time.perf_counter()
+        p = self.params
+        key = stage_key(ctx, p)
+        plans, notes = plan_artifacts(p.precision, p.scheme, ctx.devices, key)
+        source, module = float_source(ctx, current)
+        if p.precision == "fp16":
+            outputs, metrics = self._fp16(ctx, module, source, plans[0], folder)
+        else:
+            quantized_opset(ctx)  # fail before any work when a device's opset is too old for per-channel Q/DQ
+            outputs, metrics, warnings = self._int8(ctx, module, source, plans, folder, key)
+            notes += warnings
+        for note in notes:
+            info(f"  note: {note}")
+        return StageResult(stage=folder.name, kind=self.kind, inputs=[source.name], outputs=outputs,
+                           metrics=metrics, seconds=time.perf_counter() - started, warnings=notes)
+
+    # ------------------------------------------------------------------------------------------------ INT8
+
+    def _prepare(self, module: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+        if not self.params.fold_batchnorm:
+            return module.eval(), {"folded": 0, "enabled": False}
+        try:
+            folded, pairs = fold_batchnorm(module)
+        except FoldError as exc:
+            info(f"  BatchNorm not folded: {exc}")
+            return module.eval(), {"folded": 0, "enabled": True, "skipped": str(exc)}
+        return folded, {"folded": len(pairs), "enabled": True}
+
+    def _int8(
+        self, ctx: RunContext, module: nn.Module, source: ModelArtifact, plans: list[ArtifactPlan], folder: Path,
+        key: str,
+    ) -> tuple[list[ModelArtifact], dict[str, Any], list[str]]:
+        p = self.params
+        prepared, fold = self._prepare(module)
+        example = torch.zeros(1, *ctx.input_spec.shape)
+        layers = model_layers(prepared, example)
+        ignored = resolve_ignored(p.ignored_scope, layers, key)
+        size = p.calibration_size or ctx.recipe.data.calibration_size
+        calibration = calibration_data(ctx.splits.train, ctx.preprocessing, size, p.calibration_batch_size,
+                                       ctx.recipe.data.seed)
+        info(f"  calibration: {calibration.images} images; {len(layers)} layers with weights; "
+             f"BatchNorm folded into {fold['folded']} convs")
+        metrics: dict[str, Any] = {
+            "precision": "int8", "method": p.method, "calibration_size": calibration.images,
+            "calibration_source": "train split (class-balanced, seeded)", "range_estimator": p.range_estimator,
+            "bias_correction": p.bias_correction, "batchnorm": fold, "ignored_scope": [x.name for x in ignored],
+            "schemes": [],
+        }
+        outputs: list[ModelArtifact] = []
+        warnings: list[str] = []
+        control = _AccuracyControl(ctx, self.params, prepared, layers, ignored, calibration, folder) \
+            if p.max_accuracy_drop is not None else None
+        try:
+            self._schemes(ctx, prepared, source, plans, folder, key, (calibration, ignored, control),
+                          outputs, metrics, warnings)
+        finally:
+            if control is not None:
+                control.close()
+        metrics["parity"] = [s["parity"] for s in metrics["schemes"]]  # the report's parity table reads this list
+        if control is not None and not all(s["accuracy_control"]["met"] for s in metrics["schemes"]):
+            warnings.append(f"accuracy budget ({control.budget.describe()}) not met for every scheme; "
+                            "see metrics.schemes[].accuracy_control")
+        return outputs, metrics, warnings
+
+    def _schemes(
+        self, ctx: RunContext, prepared: nn.Module, source: ModelArtifact, plans: list[ArtifactPlan], folder: Path,
+        key: str, setup: tuple[Calibration, list[Layer], _AccuracyControl | None], outputs: list[ModelArtifact],
+        metrics: dict[str, Any], warnings: list[str],
+    ) -> None:
+        p = self.params
+        calibration, ignored, control = setup
+        for plan in plans:
+            assert plan.scheme is not None
+            info(f"  scheme {plan.scheme.name} for {', '.join(plan.targets)}")
+            quantized = quantize_ptq(prepared, plan.scheme, calibration, p, [x.node for x in ignored])
+            scheme_metrics: dict[str, Any] = {"range_estimator": range_estimator(plan.scheme, p)}
+            if p.method == "qat":
+                quantized, scheme_metrics["qat"] = self._qat(ctx, quantized, folder / f"qat-{plan.scheme.short}",
+                                                             key)
+            float_layers = [x.name for x in ignored]
+            if control is not None:
+                quantized, scheme_metrics["accuracy_control"] = control.run(plan, quantized)
+                float_layers += scheme_metrics["accuracy_control"]["float_layers"]
+            name = plan.artifact_name(p.name)
+            artifact, exported, notes = export_quantized(
+                ctx, quantized, source, folder / f"{name}.onnx", plan, p, name=name,
+                precision="mixed" if float_layers else "int8",
+            )
+            outputs.append(artifact)
+            warnings += notes
+            metrics["schemes"].append({**exported, **scheme_metrics, "float_layers": float_layers})
+            info(f"  {name}: {artifact.size_bytes / 1e6:.3f} MB, layers {exported['layers']['quantized']}/"
+                 f"{exported['layers']['total']} quantized, parity {exported['parity']['reason']}")
+
+    def _qat(self, ctx: RunContext, quantized: nn.Module, workdir: Path, key: str) -> tuple[nn.Module, dict[str, Any]]:
+        from edgecv.quantize.qat import qat_finetune
+
+        outcome = qat_finetune(ctx, quantized, self.params, workdir, key)
+        quantized.eval()
+        return quantized, {"best_epoch": outcome.best_epoch, "best_top1": outcome.best_top1,
+                           "history": outcome.history, "distill": self.params.distill is not None}
+
+    # ------------------------------------------------------------------------------------------------ FP16
+
+    def _fp16(
+        self, ctx: RunContext, module: nn.Module, source: ModelArtifact, plan: ArtifactPlan, folder: Path
+    ) -> tuple[list[ModelArtifact], dict[str, Any]]:
+        from edgecv.quantize.fp16 import EMULATION, fp16_emulation
+        from edgecv.stages.export import export_checked
+
+        name = plan.artifact_name(self.params.name)
+        path = folder / f"{name}.onnx"
+        artifact, parity = export_checked(ctx, module.eval(), source, path, name=name, precision="fp16",
+                                          targets=plan.targets)
+        emulated = fp16_emulation(path, folder / f"{name}.fp16-emulated.onnx")
+        loader = ctx.val_loader()
+        fp32_top1, fp16_top1 = _top1(ctx, path, loader), _top1(ctx, emulated, loader)
+        info(f"  {name}: FP32 ONNX top-1 {fp32_top1:.2f}%, FP16 emulated {fp16_top1:.2f}%")
+        metrics = {
+            "precision": "fp16", "targets": plan.targets, "parity": [parity.model_dump()],
+            "onnx": "FP32 weights and graph; the TensorRT engine builder's FP16 flag converts on the device",
+            "fp32_top1": fp32_top1, "fp16_emulated_top1": fp16_top1, "fp16_emulation": EMULATION,
+            "emulated_onnx": str(emulated),
+        }
+        return [artifact], metrics
+
+
+class _AccuracyControl:
+    """The accuracy-controlled search for one stage: shared FP32 reference, per-scheme ranking and trials."""
+
+    def __init__(self, ctx: RunContext, params: QuantizeParams, prepared: nn.Module, layers: list[Layer],
+                 ignored: list[Layer], calibration: Calibration, folder: Path) -> None:
+        from edgecv.export.onnx import export_onnx
+
+        self.ctx, self.params, self.prepared, self.calibration = ctx, params, prepared, calibration
+        self.ignored = ignored
+        self.candidates = [x for x in layers if x not in ignored]
+        self.budget = Budget(params.max_accuracy_drop or 0.0, params.drop_type)
+        val = ctx.splits.val
+        count = min(params.accuracy_samples or len(val), len(val))  # type: ignore[arg-type]
+        self.loader = make_loader(calibration_subset(val, count, ctx.recipe.data.seed), ctx.preprocessing, 256)
+        self.trials = Path(tempfile.mkdtemp(prefix="trials-", dir=folder))
+        reference = export_onnx(prepared, ctx.input_spec, self.trials / "fp32.onnx", opset=quantized_opset(ctx))
+        self.reference_top1 = _top1(ctx, reference, self.loader)
+        ranking_set = calibration_subset(ctx.splits.train, params.ranking_samples, ctx.recipe.data.seed)
+        self.images = torch.cat([x for x, _ in make_loader(ranking_set, ctx.preprocessing, 256)])
+        info(f"  accuracy control: FP32 top-1 {self.reference_top1:.2f}% on {count} val images, "
+             f"budget {self.budget.describe()}")
+
+    def close(self) -> None:
+        """Remove the trial exports."""
+        shutil.rmtree(self.trials, ignore_errors=True)
+
+    def _measure(self, quantized: nn.Module, tag: str) -> float:
+        return _top1(self.ctx, export_for_trial(self.ctx, quantized, self.trials / f"{tag}.onnx"), self.loader)
+
+    def run(self, plan: ArtifactPlan, quantized: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+        assert plan.scheme is not None
+        scheme = plan.scheme
+        initial = self._measure(quantized, f"{scheme.short}-0")
+        info(f"  {scheme.name}: all-INT8 top-1 {initial:.2f}%")
+        ranking = [] if self.budget.met(self.reference_top1, initial) else \
+            rank_layers(quantized, self.prepared, self.images, self.candidates)
+        by_name = {x.name: x for x in self.candidates}
+        fixed = [x.node for x in self.ignored]
+
+        def evaluate(names: list[str]) -> tuple[float, nn.Module]:
+            model = quantize_ptq(self.prepared, scheme, self.calibration, self.params,
+                                 fixed + [by_name[n].node for n in names])
+            top1 = self._measure(model, f"{scheme.short}-{len(names)}")
+            info(f"  {scheme.name}: {len(names)} layer(s) in float -> top-1 {top1:.2f}%")
+            return top1, model
+
+        outcome = search_float_layers(
+            [r.name for r in ranking], evaluate, self.budget, reference_top1=self.reference_top1,
+            initial_top1=initial, initial_payload=quantized, limit=self.params.max_float_layers,
+        )
+        kept = [r.name for r in ranking[: outcome.float_layers]]
+        return outcome.payload, {
+            "budget": self.budget.describe(), "reference_top1": round(self.reference_top1, 3),
+            "samples": len(self.loader.dataset), "met": outcome.met, "float_layers": kept,  # type: ignore[arg-type]
+            "ranking_metric": "logit NMSE reduction with the layer in float, on calibration images",
+            "ranking": [{**r.as_dict(), "kept_float": r.name in kept} for r in ranking],
+            "trials": [t.as_dict() for t in outcome.trials],
+        }

@@ -1,0 +1,29 @@
+"""Accuracy control keeps the most quantization-sensitive layer in float when the budget is tight."""
+
+from __future__ import annotations
+
+import copy
+
+import onnx
+
+from edgecv.quantize.onnx_graph import layer_counts
+from tests.quantize.conftest import Tiny
+from tests.quantize.tiny_models import make_outlier
+
+
+def test_the_outlier_layer_ranks_first_and_stays_float_until_the_budget_holds(tiny: Tiny) -> None:
+    model = copy.deepcopy(tiny.current.module)
+    make_outlier(model)  # same float function; block1.conv2's input is now hopeless for per-tensor INT8
+    result = tiny.run("ac", module=model, max_accuracy_drop=3.0)
+    control = result.metrics["schemes"][0]["accuracy_control"]
+    trials = {t["float_layers"]: t for t in control["trials"]}
+    assert not trials[0]["met"] and trials[0]["drop"] > 3.0  # all-INT8 loses far more than the budget
+    assert control["ranking"][0]["name"] == "block1.conv2" and control["ranking"][0]["kept_float"]
+    assert control["ranking"][0]["score"] > 10 * max(r["score"] for r in control["ranking"][1:])
+    assert control["met"] and control["float_layers"] == ["block1.conv2"]
+    assert trials[1]["met"] and trials[1]["drop"] <= 3.0
+    artifact = result.outputs[0]
+    assert artifact.precision == "mixed"
+    counts = layer_counts(onnx.load(artifact.path))
+    assert counts["quantized"] == 6 and counts["total"] == 7 and len(counts["float"]) == 1
+    assert not list((tiny.root / "ac").glob("trials-*")), "trial exports are removed"
