@@ -16,3 +16,9 @@
 
 Heavy libraries (nncf, onnxruntime) are imported inside the functions that need them.
 """
+
+import os
+
+# NNCF compiles its torch C++ extension on first use and gives up after 60 s; on a busy 2-core machine (or a
+# fresh CI machine) the first build can take longer, and a timeout then fails the quantize stage. Wait instead.
+os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "0")
