@@ -20,10 +20,13 @@ def test_the_outlier_layer_ranks_first_and_stays_float_until_the_budget_holds(ti
     assert not trials[0]["met"] and trials[0]["drop"] > 3.0  # all-INT8 loses far more than the budget
     assert control["ranking"][0]["name"] == "block1.conv2" and control["ranking"][0]["kept_float"]
     assert control["ranking"][0]["score"] > 10 * max(r["score"] for r in control["ranking"][1:])
-    assert control["met"] and control["float_layers"] == ["block1.conv2"]
-    assert trials[1]["met"] and trials[1]["drop"] <= 3.0
+    # the outlier layer goes back to float first; a second layer may follow when the drop sits near the budget
+    kept = control["float_layers"]
+    assert control["met"] and kept[0] == "block1.conv2" and len(kept) <= 2
+    assert trials[len(kept)]["met"] and trials[len(kept)]["drop"] <= 3.0
+    assert trials[1]["drop"] < trials[0]["drop"]  # keeping the outlier in float is what helps
     artifact = result.outputs[0]
     assert artifact.precision == "mixed"
     counts = layer_counts(onnx.load(artifact.path))
-    assert counts["quantized"] == 6 and counts["total"] == 7 and len(counts["float"]) == 1
+    assert counts["total"] == 7 and len(counts["float"]) == len(kept) and counts["quantized"] == 7 - len(kept)
     assert not list((tiny.root / "ac").glob("trials-*")), "trial exports are removed"
