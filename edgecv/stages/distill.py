@@ -20,7 +20,7 @@ from edgecv.stages.base import CurrentModel, RunContext, Stage, save_torch_artif
 from edgecv.stages.export import REFERENCE_KINDS
 from edgecv.stages.params import DistillParams, DistillSettings
 from edgecv.stages.prune import stage_key
-from edgecv.training import train_model
+from edgecv.training import pick_device, train_model
 
 
 def load_teacher(ctx: RunContext, settings: DistillSettings, key: str) -> nn.Module:
@@ -67,8 +67,7 @@ class DistillStage(Stage):
         p = self.params
         student = copy.deepcopy(current.torch_module())
         distiller = make_distiller(ctx, student, p, stage_key(ctx, p))
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        distiller.to(device)
+        distiller.to(pick_device())
         try:
             outcome = train_model(
                 student, ctx.splits, ctx.preprocessing, p, workdir=folder,
