@@ -27,8 +27,8 @@ from edgecv.export.onnx import choose_opset, export_onnx
 from edgecv.quantize.int8_weights import compact, store_int8_weights
 from edgecv.quantize.nncf_ptq import Calibration, strip_quantized
 from edgecv.quantize.onnx_graph import layer_counts, ort_fusion
-from edgecv.quantize.qdq_rewrites import sink_dequantize
-from edgecv.quantize.schemes import ArtifactPlan
+from edgecv.quantize.qdq_rewrites import quantize_gemm_bias, sink_dequantize
+from edgecv.quantize.schemes import ArtifactPlan, Scheme
 
 MIN_QDQ_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (the axis attribute)
 
@@ -44,11 +44,11 @@ def quantized_opset(ctx: Any) -> int:
     return opset
 
 
-def export_for_trial(ctx: Any, quantized: nn.Module, path: Path) -> Path:
-    """A plain QDQ export (no checks, weights as exported) to measure a candidate's accuracy."""
-    example = torch.zeros(1, *ctx.input_spec.shape)
+def export_for_trial(ctx: Any, quantized: nn.Module, path: Path, scheme: Scheme) -> Path:
+    """The artifact's export and rewrites without its checks, to measure a candidate's accuracy."""
     spec = ctx.input_spec.model_copy(update={"dynamic_batch": True})
-    return export_onnx(strip_quantized(quantized, example), spec, path, opset=quantized_opset(ctx), simplify=True)
+    write_qdq_onnx(quantized, spec, path, opset=quantized_opset(ctx), int8_weights=scheme.store_int8_weights)
+    return path
 
 
 def write_qdq_onnx(quantized: nn.Module, spec: InputSpec, path: Path, *, opset: int, int8_weights: bool) -> int:
@@ -84,13 +84,14 @@ def quantize_to_onnx(
 
 
 def _rewrite(path: Path, int8_weights: bool) -> int:
-    """ONNX Runtime CPU form (``int8_weights``): int8 weight initializers and DequantizeLinear sunk below
-    value-moving ops feeding Adds; both schemes: compact names. Numerics are unchanged."""
+    """ONNX Runtime CPU form (``int8_weights``): int8 weight initializers, DequantizeLinear sunk below
+    value-moving ops feeding Adds and Gemms, int32 Gemm biases (see qdq_rewrites); both schemes: compact names."""
     model = onnx.load(str(path))
     count = 0
     if int8_weights:
         count = store_int8_weights(model)
         sink_dequantize(model)
+        quantize_gemm_bias(model)
     compact(model)
     onnx.checker.check_model(model)
     atomic_save(path, lambda tmp: onnx.save(model, str(tmp)))

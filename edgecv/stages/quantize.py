@@ -35,7 +35,7 @@ from edgecv.quantize.bn_fold import FoldError, fold_batchnorm
 from edgecv.quantize.layers import Layer, model_layers, resolve_ignored
 from edgecv.quantize.nncf_ptq import Calibration, calibration_data, quantize_ptq, range_estimator
 from edgecv.quantize.onnx_export import export_for_trial, export_quantized, quantized_opset
-from edgecv.quantize.schemes import ArtifactPlan, plan_artifacts
+from edgecv.quantize.schemes import ArtifactPlan, Scheme, plan_artifacts
 from edgecv.quantize.sensitivity import rank_layers
 from edgecv.stages.base import CurrentModel, RunContext, Stage
 from edgecv.stages.params import QuantizeParams
@@ -224,13 +224,14 @@ class _AccuracyControl:
         """Remove the trial exports."""
         shutil.rmtree(self.trials, ignore_errors=True)
 
-    def _measure(self, quantized: nn.Module, tag: str) -> float:
-        return _top1(self.ctx, export_for_trial(self.ctx, quantized, self.trials / f"{tag}.onnx"), self.loader)
+    def _measure(self, quantized: nn.Module, scheme: Scheme, tag: str) -> float:
+        path = export_for_trial(self.ctx, quantized, self.trials / f"{tag}.onnx", scheme)
+        return _top1(self.ctx, path, self.loader)
 
     def run(self, plan: ArtifactPlan, quantized: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
         assert plan.scheme is not None
         scheme = plan.scheme
-        initial = self._measure(quantized, f"{scheme.short}-0")
+        initial = self._measure(quantized, scheme, f"{scheme.short}-0")
         info(f"  {scheme.name}: all-INT8 top-1 {initial:.2f}%")
         ranking = [] if self.budget.met(self.reference_top1, initial) else \
             rank_layers(quantized, self.prepared, self.images, self.candidates)
@@ -240,7 +241,7 @@ class _AccuracyControl:
         def evaluate(names: list[str]) -> tuple[float, nn.Module]:
             model = quantize_ptq(self.prepared, scheme, self.calibration, self.params,
                                  fixed + [by_name[n].node for n in names])
-            top1 = self._measure(model, f"{scheme.short}-{len(names)}")
+            top1 = self._measure(model, scheme, f"{scheme.short}-{len(names)}")
             info(f"  {scheme.name}: {len(names)} layer(s) in float -> top-1 {top1:.2f}%")
             return top1, model
 

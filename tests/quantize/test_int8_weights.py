@@ -120,3 +120,41 @@ def test_sinking_dequantize_below_a_shortcut_is_exact_and_fuses_the_add(tmp_path
     onnx.save(model, tmp_path / "after.onnx")
     fused = ort_fusion(tmp_path / "after.onnx")
     assert fused.get("QLinearAdd") == 1 and "Add" not in fused["ops"]
+
+
+def test_an_int32_gemm_bias_lets_onnx_runtime_fuse_qgemm(tmp_path) -> None:
+    from edgecv.quantize.onnx_graph import ort_fusion
+    from edgecv.quantize.qdq_rewrites import quantize_gemm_bias
+
+    rng = np.random.default_rng(3)
+    weight = rng.integers(-127, 128, (10, 64)).astype(np.int8)
+    inits = [
+        numpy_helper.from_array(np.array(0.02, np.float32), "a_scale"),
+        numpy_helper.from_array(np.array(0, np.uint8), "a_zp"),
+        numpy_helper.from_array(weight, "w"),
+        numpy_helper.from_array(rng.uniform(0.001, 0.01, 10).astype(np.float32), "w_scale"),
+        numpy_helper.from_array(np.zeros(10, np.int8), "w_zp"),
+        numpy_helper.from_array(rng.standard_normal(10).astype(np.float32), "bias"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "a_scale", "a_zp"], ["xq"], name="x_q"),
+        helper.make_node("DequantizeLinear", ["xq", "a_scale", "a_zp"], ["xdq"], name="x_dq"),
+        helper.make_node("DequantizeLinear", ["w", "w_scale", "w_zp"], ["wdq"], name="w_dq", axis=0),
+        helper.make_node("Gemm", ["xdq", "wdq", "bias"], ["output"], name="fc", transB=1),
+    ]
+    graph = helper.make_graph(nodes, "fc", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [2, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.uniform(0, 5, (2, 64)).astype(np.float32)
+    before = run_feed(model, {"x": x})
+    assert quantize_gemm_bias(model) == 1
+    onnx.checker.check_model(model, full_check=True)
+    step = 0.02 * 0.01 / 2  # half an int32 bias step at most
+    np.testing.assert_allclose(run_feed(model, {"x": x}), before, atol=step + 1e-5)
+    onnx.save(model, tmp_path / "fc.onnx")
+    ops = ort_fusion(tmp_path / "fc.onnx")["ops"]
+    assert ops.get("QGemm") == 1 and "Gemm" not in ops
+
+
+def run_feed(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]

@@ -66,7 +66,7 @@ def test_cpu_scheme_stores_int8_weights_and_onnx_runtime_fuses_every_conv(ptq: S
     assert cpu.size_bytes < 0.35 * fp32.stat().st_size
     fusion = ort_fusion(cpu.path)
     assert fusion["QLinearConv"] == fusion["convs"] == 6 and fusion["float_convs"] == 0
-    assert fusion.get("QLinearAdd", 0) == 2  # both residual Adds run quantized
+    assert fusion.get("QLinearAdd", 0) == 2 and fusion.get("QGemm") == 1  # residual Adds and the head run INT8
     assert by_scheme(ptq)["onnxruntime-cpu"]["ort_fusion"]["QLinearConv"] == 6
     x = np.random.default_rng(0).standard_normal((4, *tiny.ctx.input_spec.shape)).astype(np.float32)
     with OrtRunner(cpu.path, threads=1) as runner:
