@@ -120,12 +120,14 @@ class PruneParams(StrictModel):
 class QuantParity(StrictModel):
     """How close a quantized ONNX export must stay to the torch fake-quantized model it came from.
 
-    INT8 kernels round differently from fake quantization (requantization, accumulation order), so these are
-    looser than export.parity and judge agreement, not bit equality.
+    INT8 kernels round differently from fake quantization (int32 bias, requantization, fused ReLU), and deep
+    models amplify a one-step difference: ONNX Runtime vs NNCF's fake-quantized ResNet20 agreed on 98.6% of 2,000
+    val images (min cosine 0.994), where INT8 itself changes 4% of FP32's predictions. A wrong scale, axis or layout
+    drops agreement below 50%. So these judge agreement, not bit equality.
     """
 
     min_cosine: float = Field(0.99, gt=0, le=1, description="Lowest cosine similarity of any sample's logits")
-    min_top1_agreement: float = Field(0.98, gt=0, le=1, description="Fraction of samples with the same top-1")
+    min_top1_agreement: float = Field(0.95, gt=0, le=1, description="Fraction of samples with the same top-1")
     max_abs_diff: float | None = Field(None, gt=0, description="Largest logit difference; None: not checked")
 
 
