@@ -50,12 +50,13 @@ from typing import TYPE_CHECKING
 
 import onnx
 
-from edgecv.errors import ModelError, UnsupportedError
+from edgecv.errors import UnsupportedError
 from edgecv.export.tensorrt_checker import Checker
 from edgecv.export.tensorrt_ops import KNOWN_VERSIONS, ParserSpec, parser_spec
 from edgecv.export.tensorrt_result import MODEL_NODE as MODEL_NODE
 from edgecv.export.tensorrt_result import RULES, CheckResult, Problem
 from edgecv.export.tensorrt_result import Severity as Severity
+from edgecv.onnx_io import load_onnx
 
 if TYPE_CHECKING:
     from edgecv.devices import DeviceProfile
@@ -103,18 +104,6 @@ def resolve_tensorrt(version: str) -> ParserSpec:
 # Entry points
 
 
-def _load(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
-    if isinstance(model, onnx.ModelProto):
-        return model
-    path = Path(model)
-    if not path.is_file():
-        raise ModelError(f"ONNX file '{path}' does not exist; give the path of an exported .onnx model")
-    try:
-        return onnx.load(str(path))
-    except Exception as exc:
-        raise ModelError(f"'{path}' is not a readable ONNX model ({exc}); re-export it") from exc
-
-
 def _check(
     model: onnx.ModelProto | str | Path,
     tensorrt_version: str,
@@ -123,7 +112,7 @@ def _check(
     device_name: str = "",
 ) -> CheckResult:
     spec = resolve_tensorrt(tensorrt_version)
-    checker = Checker(_load(model), spec, max_opset)
+    checker = Checker(load_onnx(model), spec, max_opset)
     checker.run()
     if precisions is not None and "int8" not in precisions and checker.quantized_nodes:
         label, op = checker.quantized_nodes[0]

@@ -33,7 +33,8 @@ import onnx
 
 from edgecv.devices import DeviceProfile
 from edgecv.errors import UnsupportedError
-from edgecv.validate.onnx_cost import NodeCost, graph_cost, load_model
+from edgecv.onnx_io import load_onnx
+from edgecv.validate.onnx_cost import NodeCost, graph_cost
 
 __all__ = [
     "CALIBRATION", "MLPERF_RESNET50_INT8", "Calibration", "CalibrationResult", "LatencyEstimate",
@@ -265,7 +266,7 @@ def calibrate(model: onnx.ModelProto | str | Path | None = None,
         with tempfile.TemporaryDirectory() as tmp:
             costs = graph_cost(_resnet50_onnx(Path(tmp)), batch=1, precision="int8")
     else:
-        costs = graph_cost(load_model(model), batch=1, precision="int8")
+        costs = graph_cost(load_onnx(model), batch=1, precision="int8")
     unit = Calibration(1.0, 1.0, 1.0)
     per_device = []  # (F/peak s, B/bw s, overhead s per us, published s)
     for p in points:

@@ -46,6 +46,7 @@ import onnx
 from onnx import shape_inference
 
 from edgecv.errors import ModelError
+from edgecv.onnx_io import load_onnx
 
 Role = Literal["compute", "layer", "fused", "free"]
 BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "int8": 1}
@@ -91,19 +92,6 @@ class NodeCost:
     @property
     def bytes(self) -> float:
         return self.weight_bytes + self.activation_bytes
-
-
-def load_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
-    """An ONNX model from a ModelProto or a file path (with its external data)."""
-    if isinstance(model, onnx.ModelProto):
-        return model
-    path = Path(model)
-    if not path.is_file():
-        raise ModelError(f"ONNX model '{path}' does not exist; give the path of an exported .onnx file")
-    try:
-        return onnx.load(str(path))
-    except Exception as exc:
-        raise ModelError(f"{path}: cannot read as ONNX ({exc}); re-export the model") from exc
 
 
 def _with_batch(model: onnx.ModelProto, batch: int) -> tuple[onnx.ModelProto, float]:
@@ -211,7 +199,7 @@ def graph_cost(
         raise ModelError(f"unknown precision '{precision}': use one of {', '.join(BYTES_PER_ELEMENT)}")
     if batch < 1:
         raise ModelError(f"batch must be at least 1, got {batch}")
-    model = load_model(model)
+    model = load_onnx(model)
     light, scale = _with_batch(model, batch)
     shapes = _shapes(light)
     shapes.update({t.name: tuple(t.dims) for t in model.graph.initializer})

@@ -36,6 +36,14 @@ def _source(tmp_path: Path, **model: bool) -> BundleSource:
     return BundleSource(artifact=artifact, labels=LABELS, images=images, targets=rng.integers(0, 10, 24))
 
 
+def _run_on_onnxruntime(bundle: Path, out: Path, batch_sizes: str) -> int:
+    """Run the bundle's runner on ONNX Runtime: 2 timed runs, no warm-up, no device state."""
+    return run_bundle.main([
+        "--bundle", str(bundle), "--backend", "onnxruntime", "--runs", "2", "--warmup", "0",
+        "--no-device-state", "--batch-sizes", batch_sizes, "--output", str(out),
+    ])
+
+
 def test_qdq_bundle_for_tensorrt_10_3_is_strongly_typed_int8(tmp_path: Path) -> None:
     result = write_bundle(_source(tmp_path, qdq=True), load_device("jetson-orin-nano-8gb"), tmp_path / "out")
     script = (result.folder / "build_engine.sh").read_text()
@@ -55,22 +63,7 @@ def test_qdq_bundle_for_tensorrt_8_5_uses_int8_and_fp16_flags(tmp_path: Path) ->
 def test_qdq_bundle_runs_in_onnxruntime_mode(tmp_path: Path) -> None:
     result = write_bundle(_source(tmp_path, qdq=True), load_device("jetson-orin-nano-8gb"), tmp_path / "out")
     out = tmp_path / "results.json"
-    args = [
-        "--bundle",
-        str(result.folder),
-        "--backend",
-        "onnxruntime",
-        "--runs",
-        "2",
-        "--warmup",
-        "0",
-        "--no-device-state",
-        "--batch-sizes",
-        "1,4",
-        "--output",
-        str(out),
-    ]
-    assert run_bundle.main(args) == 0
+    assert _run_on_onnxruntime(result.folder, out, "1,4") == 0
     results = json.loads(out.read_text())
     assert results["accuracy"]["predictions"] == result.manifest["accuracy"]["edgecv_on_bundle_images"]["predictions"]
     assert [r["batch"] for r in results["latency"]] == [1, 4]
@@ -101,20 +94,5 @@ def test_empty_val_set_still_measures_latency(tmp_path: Path) -> None:
     result = write_bundle(source, load_device("jetson-orin-nano-8gb"), tmp_path / "out")
     assert result.manifest["accuracy"]["edgecv_on_bundle_images"] is None
     out = tmp_path / "r.json"
-    args = [
-        "--bundle",
-        str(result.folder),
-        "--backend",
-        "onnxruntime",
-        "--runs",
-        "2",
-        "--warmup",
-        "0",
-        "--no-device-state",
-        "--batch-sizes",
-        "1",
-        "--output",
-        str(out),
-    ]
-    assert run_bundle.main(args) == 0
+    assert _run_on_onnxruntime(result.folder, out, "1") == 0
     assert json.loads(out.read_text())["accuracy"] is None
