@@ -10,7 +10,7 @@ from torch import nn
 from edgecv.artifacts import InputSpec, Preprocessing
 from edgecv.data import DataSplits, load_datasets
 from edgecv.devices import DeviceProfile, load_device
-from edgecv.errors import EdgecvError
+from edgecv.errors import EdgecvError, RecipeError
 from edgecv.recipe import Recipe
 
 
@@ -73,6 +73,24 @@ def prefixed(recipe: Recipe, exc: EdgecvError) -> EdgecvError:
     return type(exc)(f"{where(recipe)}: {key}{message}", field=exc.field)
 
 
+def check_prune_stages(recipe: Recipe, model: nn.Module) -> None:
+    """Prune-stage settings that depend on the model, checked now rather than after training."""
+    from edgecv.compress.depth import removable_blocks
+    from edgecv.compress.pruning import named_modules
+
+    for index, stage in enumerate(recipe.stages):
+        if stage.type != "prune":
+            continue
+        key = f"stages[{index}]"
+        named_modules(model, stage.ignored_layers, f"{key}.ignored_layers")
+        blocks = removable_blocks(model, stage.ignored_layers)
+        if stage.remove_blocks > len(blocks):
+            raise RecipeError(
+                f"key '{key}.remove_blocks': the model has {len(blocks)} removable residual blocks "
+                f"(identity shortcut, not in ignored_layers), not {stage.remove_blocks}; lower it"
+            )
+
+
 def preflight(
     recipe: Recipe, *, with_model: bool = True
 ) -> tuple[list[DeviceProfile], DataSplits, Preprocessing, InputSpec, nn.Module | None]:
@@ -83,6 +101,8 @@ def preflight(
         pre = preprocessing_for(recipe, splits.labels)
         spec = InputSpec(shape=(3, *pre.size))
         model = build_initial_model(recipe, splits.num_classes) if with_model else None
+        if model is not None:
+            check_prune_stages(recipe, model)
     except EdgecvError as exc:
         raise prefixed(recipe, exc) from exc
     return devices, splits, pre, spec, model

@@ -14,6 +14,7 @@ Relative paths resolve against the recipe's folder (paths given with ``--set`` a
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -172,16 +173,28 @@ def apply_override(data: dict[str, Any], assignment: str, base: Path) -> None:
     key = key.strip()
     if key in PATH_KEYS and isinstance(value, str) and not Path(value).is_absolute():
         value = str((base / value).resolve())
-    node = data
+    node: Any = data
     parts = key.split(".")
-    for part in parts[:-1]:
-        child = node.get(part)
+    for part, following in itertools.pairwise(parts):
+        child = _list_item(node, part, assignment) if isinstance(node, list) else node.get(part)
         if child is None:
             child = node[part] = {}
-        if not isinstance(child, dict):
-            raise RecipeError(f"--set {assignment!r}: '{part}' is not a section, so it has no key '{parts[-1]}'")
+        if not isinstance(child, dict | list):
+            raise RecipeError(f"--set {assignment!r}: '{part}' is not a section, so it has no key '{following}'")
         node = child
-    node[parts[-1]] = value
+    if isinstance(node, list):
+        _list_item(node, parts[-1], assignment)
+        node[int(parts[-1])] = value
+    else:
+        node[parts[-1]] = value
+
+
+def _list_item(items: list[Any], part: str, assignment: str) -> Any:
+    """``items[part]`` for a list key such as ``stages.1``; a clear error for a bad index."""
+    if not part.isdigit() or int(part) >= len(items):
+        raise RecipeError(f"--set {assignment!r}: '{part}' is not an index of a {len(items)}-entry list; "
+                          f"use 0..{len(items) - 1}, e.g. --set stages.0.epochs=3")
+    return items[int(part)]
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:

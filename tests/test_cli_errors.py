@@ -86,6 +86,15 @@ def test_unknown_model_name(tmp_path: Path) -> None:
     _assert_clean_failure(["compress", str(path)], tmp_path / "runs", str(path), "model.arch", "did you mean")
 
 
+def test_prune_settings_the_model_cannot_meet_fail_before_training(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, stages=[{"type": "prune", "ratio": 0.3, "remove_blocks": 2}])
+    _assert_clean_failure(["compress", str(path)], tmp_path / "runs", str(path), "stages[0].remove_blocks",
+                          "0 removable residual blocks", "lower it")
+    path = write_recipe(tmp_path, stages=[{"type": "prune", "ratio": 0.3, "ignored_layers": ["classifer"]}])
+    _assert_clean_failure(["compress", str(path)], tmp_path / "runs", str(path), "stages[0].ignored_layers",
+                          "classifier")
+
+
 def test_missing_recipe_file(tmp_path: Path) -> None:
     _assert_clean_failure(["compress", str(tmp_path / "absent.yaml")], tmp_path / "runs", "absent.yaml", "not found")
 

@@ -66,6 +66,16 @@ def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
         load_recipe(path, ["train.epochs"])
 
 
+def test_overrides_reach_into_the_stage_list(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, stages=[{"type": "prune", "ratio": 0.3}, {"type": "quantize"}])
+    recipe = load_recipe(path, ["stages.0.ratio=0.5", "stages.1.precision=fp16"])
+    assert recipe.stages[0].ratio == 0.5 and recipe.stages[1].precision == "fp16"
+    with pytest.raises(RecipeError, match=r"'2' is not an index of a 2-entry list"):
+        load_recipe(path, ["stages.2.ratio=0.5"])
+    with pytest.raises(RecipeError, match=r"key 'stages\[0\]\.ratio'"):
+        load_recipe(path, ["stages.0.ratio=2"])
+
+
 def test_unknown_stage_type_lists_known_ones(tmp_path: Path) -> None:
     path = write_recipe(tmp_path, stages=[{"type": "finetun", "epochs": 1}])
     with pytest.raises(RecipeError, match=r"stages\[0\].*unknown stage type 'finetun'.*finetune"):

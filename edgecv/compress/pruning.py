@@ -64,12 +64,13 @@ class ChannelPruner:
     def __init__(self, model: nn.Module, example: torch.Tensor, *, importance: str = "l2", round_to: int | None = 8,
                  global_pruning: bool = False, max_layer_ratio: float = 0.9, ignored: list[nn.Module] | None = None,
                  ratio: float | None = None, gradient_fn: Callable[[nn.Module], None] | None = None,
-                 steps: int = 1) -> None:
+                 steps: int = 1, baseline: tuple[int, int] | None = None) -> None:
         self.model = model
         self.example = example
         self.gradient_fn = gradient_fn if importance == "taylor" else None
-        self.base_macs = count_macs(model, tuple(example.shape[1:]))
-        self.base_params = count_params(model)
+        # fractions count from ``baseline`` (MACs, params) when given: the model before earlier surgery
+        self.base_macs, self.base_params = baseline or (count_macs(model, tuple(example.shape[1:])),
+                                                        count_params(model))
         # a ratio is reached in ``steps`` equal steps; a MACs/params target is searched in fine steps
         steps = FINE_STEPS * steps if ratio is None else steps
         self.pruner = tp.pruner.MetaPruner(

@@ -63,6 +63,29 @@ class PadShortcut(nn.Module):
     def extra_repr(self) -> str:
         return f"{self.in_planes}, {self.out_planes}, stride={self.stride}"
 
+    def as_selection_conv(self) -> ChannelSelectConv:
+        """The same mapping as a fixed one-hot 1x1 convolution with this shortcut's stride."""
+        return ChannelSelectConv(self.source, self.in_planes, self.stride)
+
+
+class ChannelSelectConv(nn.Conv2d):
+    """A frozen 1x1 convolution whose one-hot weights copy input channel ``source[j]`` to output ``j`` (-1: zeros).
+
+    The export form of a pruned :class:`PadShortcut` whose mapping is no longer "zeros, input, zeros": as a
+    Gather, ONNX Runtime keeps it and the residual Add after it in float and wraps every INT8 conv behind it in
+    layout Transposes; as a convolution it joins the INT8 NHWC chain like any other (see
+    ``edgecv.models.pruning.finalize_pruned``). Its weights do not train (``requires_grad`` is False), so
+    fine-tuning keeps it an exact copy.
+    """
+
+    def __init__(self, source: list[int], in_planes: int, stride: int) -> None:
+        super().__init__(in_planes, len(source), kernel_size=1, stride=stride, bias=False)
+        weight = torch.zeros(len(source), in_planes, 1, 1)
+        for out_channel, in_channel in enumerate(source):
+            if in_channel >= 0:
+                weight[out_channel, in_channel] = 1.0
+        self.weight = nn.Parameter(weight, requires_grad=False)
+
 
 def _as_padding(source: list[int], in_planes: int) -> tuple[int, int] | None:
     """(zeros before, zeros after) when ``source`` is zeros, all input channels in order, zeros; else None."""

@@ -55,3 +55,21 @@ class PadShortcutPruner(BasePruningFunc):
 def customized_pruners() -> dict[type[nn.Module], Any]:
     """Torch-Pruning's ``customized_pruners`` argument for every edgecv module that needs a rule."""
     return {PadShortcut: PadShortcutPruner()}
+
+
+def finalize_pruned(model: nn.Module) -> int:
+    """Turn every pruned option-A shortcut that became a channel gather into a fixed 1x1 conv; returns how many.
+
+    Measured on ResNet56 pruned to half the MACs (ONNX Runtime 1.32 CPU, INT8): with gathers, ORT ran 37
+    Transposes and two float Adds around them and the INT8 model was 2.44x faster than FP32 at batch 32; with
+    selection convs, 2 Transposes as in the unpruned network (numbers in ``bench/README.md``). Call it after
+    the last pruning step: Torch-Pruning's dependency graph still refers to the shortcuts it traced.
+    """
+    replaced = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, PadShortcut) and child.pads is None:
+                conv = child.as_selection_conv().to(next(iter(child.buffers())).device)
+                setattr(parent, name, conv)
+                replaced += 1
+    return replaced

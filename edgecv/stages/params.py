@@ -106,6 +106,10 @@ class PruneParams(StrictModel):
     finetune: TrainParams | None = Field(None, description="Fine-tuning between steps (and after the last)")
     max_layer_ratio: float = Field(0.9, gt=0, lt=1, description="No layer loses more than this fraction")
     recalibrate_bn: int = Field(20, ge=0, description="Train batches to re-estimate BatchNorm statistics after pruning")
+    remove_blocks: int = Field(
+        0, ge=0, description="First remove this many residual blocks (identity shortcut), least harmful first; "
+        "targets still count from the unpruned model"
+    )
     sparsity_2_4: bool = Field(False, description="Also apply 2:4 semi-structured sparsity (Ampere-class GPUs)")
 
     @model_validator(mode="after")

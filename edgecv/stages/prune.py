@@ -12,11 +12,14 @@ import torch
 from torch import nn
 
 from edgecv.artifacts import StageResult
+from edgecv.compress.depth import remove_blocks
 from edgecv.compress.pruning import ChannelPruner, classifier_heads, named_modules, recalibrate_batchnorm
 from edgecv.compress.sparsity import apply_2_4, sparsity_2_4_report
 from edgecv.console import info
 from edgecv.data import calibration_subset, make_loader
 from edgecv.errors import RecipeError
+from edgecv.model_stats import count_macs, count_params
+from edgecv.models.pruning import finalize_pruned
 from edgecv.stages.base import CurrentModel, RunContext, Stage, save_torch_artifact, torch_val_metrics
 from edgecv.stages.params import PruneParams
 from edgecv.training import train_model
@@ -28,6 +31,23 @@ def stage_key(ctx: RunContext, params: Any) -> str:
         if entry is params:
             return f"stages[{index}]"
     return "stages"
+
+
+def calibration_images(ctx: RunContext) -> torch.Tensor:
+    """The recipe's calibration subset of train (class-balanced, seeded) as one tensor."""
+    subset = calibration_subset(ctx.splits.train, ctx.recipe.data.calibration_size, ctx.recipe.data.seed)
+    return torch.cat([images for images, _ in make_loader(subset, ctx.preprocessing, 256)])
+
+
+def remove_residual_blocks(model: nn.Module, ctx: RunContext, p: PruneParams, key: str) -> list[dict[str, Any]]:
+    """Depth pruning before channel pruning (edgecv.compress.depth); one line per removed block."""
+    try:
+        removed = remove_blocks(model, p.remove_blocks, calibration_images(ctx), keep=p.ignored_layers)
+    except ValueError as error:
+        raise RecipeError(f"key '{key}.remove_blocks': {error}; lower it") from None
+    for row in removed:
+        info(f"  removed block {row['block']}: KL divergence from the unpruned predictions {row['kl_divergence']:.4f}")
+    return removed
 
 
 def taylor_gradients(ctx: RunContext, batches: int = 4) -> Callable[[nn.Module], None]:
@@ -68,11 +88,14 @@ class PruneStage(Stage):
         p = self.params
         model = copy.deepcopy(current.torch_module()).cpu().eval()
         round_to = p.round_to or max(d.channel_alignment for d in ctx.devices)
+        baseline = (count_macs(model, ctx.input_spec.shape), count_params(model))
+        removed = remove_residual_blocks(model, ctx, p, key) if p.remove_blocks else []
         pruner = ChannelPruner(
             model, torch.zeros(1, *ctx.input_spec.shape), importance=p.importance, round_to=round_to,
             global_pruning=p.global_pruning, max_layer_ratio=p.max_layer_ratio,
             ignored=named_modules(model, p.ignored_layers, f"{key}.ignored_layers"), ratio=p.ratio,
             gradient_fn=taylor_gradients(ctx) if p.importance == "taylor" else None, steps=p.steps,
+            baseline=baseline,
         )
         rounds: list[dict[str, float]] = []
         reached = True
@@ -104,7 +127,8 @@ class PruneStage(Stage):
             rounds.append(row)
         warnings = [] if reached else [f"stopped at max_layer_ratio {p.max_layer_ratio} before reaching the target"]
         metrics: dict[str, Any] = {"round_to": round_to, "importance": p.importance, "rounds": rounds,
-                                   "macs_fraction": pruner.macs_fraction(), "params_fraction": pruner.params_fraction()}
+                                   "macs_fraction": pruner.macs_fraction(), "params_fraction": pruner.params_fraction(),
+                                   "removed_blocks": removed, "selection_convs": finalize_pruned(model)}
         if p.sparsity_2_4:
             heads = {name for name, m in model.named_modules() if m in classifier_heads(model)}
             metrics["sparsity_2_4_fraction"] = apply_2_4(model, skip=heads)
