@@ -292,7 +292,10 @@ def acceptance(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             line(f"{r['variant']}: top-1 >= FP32 - 1.0", (r["top1"] or 0) >= fp32["top1"] - 1.0, f"{r['top1']}")
             for b in ("1", "32"):
                 line(f"{r['variant']}: batch {b} >= 3x FP32", r["speedup"][b] >= 3.0, f"{r['speedup'][b]:.2f}x")
-            line(f"{r['variant']}: params <= 50%", r["params"] <= fp32["params"] / 2, f"{r['params']}")
+            line(f"{r['variant']}: params <= 50%", r["params"] <= fp32["params"] / 2,
+                 f"{r['params']} ({r['params'] / fp32['params']:.1%})")
+            line(f"{r['variant']}: MACs <= 50%", r["macs"] <= fp32["macs"] / 2,
+                 f"{r['macs']} ({r['macs'] / fp32['macs']:.1%})")
     return out
 
 

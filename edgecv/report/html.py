@@ -22,6 +22,7 @@ from edgecv.report.html_cells import (
     plot_limits,
     tradeoff_points,
 )
+from edgecv.report.html_compression import compression_section
 from edgecv.report.schema import Report, Validation
 from edgecv.report.verdicts import counts
 from edgecv.validate.budgets import LATENCY_BATCH
@@ -29,6 +30,7 @@ from edgecv.validate.budgets import LATENCY_BATCH
 NAV = [
     ("devices", "Devices and budgets"),
     ("stages", "Stages"),
+    ("compression", "Compression"),
     ("tradeoff", "Accuracy vs latency"),
     ("classes", "Per-class accuracy"),
     ("confusion", "Confusion"),
@@ -45,6 +47,7 @@ def render_html(report: Report) -> str:
         [
             _devices(report),
             _stages(report),
+            compression_section(report),
             _tradeoff(report),
             _per_class(report),
             _confusion(report),

@@ -247,3 +247,23 @@ def _cells(matrix: list[list[int]]):
 
 def _short(label: str, width: int = 12) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def training_curves_svg(curves: dict[str, list[float]]) -> str:
+    """Validation top-1 (%) after each epoch, one line per training stage (train, fine-tune, distill)."""
+
+    def draw(fig) -> None:
+        ax = fig.subplots()
+        for k, (name, values) in enumerate(curves.items()):
+            epochs = list(range(1, len(values) + 1))
+            ax.plot(epochs, values, marker="o", ms=4, lw=1.6, color=PALETTE[k % len(PALETTE)], label=name)
+            ax.annotate(f"{values[-1]:.2f}", (epochs[-1], values[-1]), textcoords="offset points", xytext=(6, 0),
+                        fontsize=8, color=INK, va="center")
+        longest = max(len(v) for v in curves.values())
+        ax.set_xticks(range(1, longest + 1))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("val top-1 (%)")
+        ax.margins(x=0.08, y=0.12)
+        fig.legend(loc="outside upper center", ncols=min(len(curves), 4), fontsize=8)
+
+    return _plot(11, 3.0, draw)

@@ -7,13 +7,15 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from edgecv.artifacts import StageResult
 from edgecv.cli import app
 from edgecv.report.build import load_report
 from edgecv.report.html import render_html
+from edgecv.report.html_compression import compression_section, training_curves
 from edgecv.report.markdown import render_markdown
 from tests.report.helpers import enrich
 
-SECTIONS = ("devices", "stages", "tradeoff", "classes", "confusion", "parity", "environment", "recipe")
+SECTIONS = ("devices", "stages", "compression", "tradeoff", "classes", "confusion", "parity", "environment", "recipe")
 REMOTE = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import""",
                     re.I)
 
@@ -32,7 +34,7 @@ def test_run_writes_a_self_contained_report_html(tiny_run) -> None:
     assert_self_contained(page)
     for anchor in SECTIONS:
         assert f'id="{anchor}"' in page
-    assert page.count("<svg") >= 4  # stage bars, trade-off, per-class, confusion
+    assert page.count("<svg") >= 5  # stage bars, training curve, trade-off, per-class, confusion
     assert "<style>" in page and "estimated" in page and "measured" in page
     assert "v-fail" in page and "≤ 1e-06 ms" in page  # the failing latency budget, colour-coded, limit shown
 
@@ -64,3 +66,24 @@ def test_an_empty_or_failed_run_still_renders(tiny_run) -> None:
     page = render_html(empty)
     assert_self_contained(page)
     assert "st-failed" in page and "No validations in this run." in page and 'id="recipe"' in page
+
+
+def test_compression_section_shows_curves_removed_blocks_rounds_and_ranking(tiny_run) -> None:
+    prune = StageResult(stage="02-prune", kind="prune", metrics={
+        "round_to": 16, "removed_blocks": [{"block": "layer2.5", "kl_divergence": 0.0819}],
+        "rounds": [{"step": 1, "macs_fraction": 0.497, "params_fraction": 0.393, "top1_pruned": 10.1,
+                    "top1_bn_recalibrated": 30.74}]})
+    distill = StageResult(stage="03-distill", kind="distill", metrics={"history": [
+        {"epoch": 1, "val_top1": 73.88}, {"epoch": 2, "val_top1": 78.78}]})
+    quantize = StageResult(stage="04-quantize", kind="quantize", metrics={"schemes": [
+        {"scheme": "onnxruntime-cpu", "accuracy_control": {"ranking": [
+            {"name": "layer3.8.conv2", "score": 0.31, "kept_float": True},
+            {"name": "conv1", "score": 0.02, "kept_float": False}]}}]})
+    report = tiny_run.report.model_copy(update={"stages": [*tiny_run.report.stages, prune, distill, quantize]})
+    assert training_curves(report)["03-distill"] == [73.88, 78.78]
+    html = compression_section(report)
+    assert "<svg" in html and "layer2.5" in html and "0.0819" in html and "rounded to 16" in html
+    assert "49.70" in html and "30.74" in html
+    assert html.index("layer3.8.conv2") < html.index("conv1") and "float" in html
+    empty = tiny_run.report.model_copy(update={"stages": []})
+    assert "No stage trained" in compression_section(empty)
