@@ -218,9 +218,11 @@ def pruned_variants(run_dir: Path) -> tuple[str, dict[str, dict[str, Any]]]:
     exports = [a for s in report["stages"] if s["kind"] == "export-onnx" for a in s["outputs"]]
     if len(exports) > 1:
         chosen["pruned-kd-fp32"] = exports[-1]
+    baseline = report["validations"][0]  # the run's unpruned FP32 export (its teacher when it fine-tuned first)
     for a in onnx_artifacts:
         if a["precision"] in ("int8", "mixed") and (not a["targets"] or "host-cpu" in a["targets"]):
-            chosen[f"pruned-kd-{a['name']}"] = a
+            chosen[f"pruned-kd-{a['name']}"] = {**a, "run_baseline": baseline["artifact"],
+                                                "run_baseline_top1": baseline["metrics"]["top1"]}
     return arch, chosen
 
 
@@ -248,6 +250,7 @@ def summarize(name: str, model: nn.Module, paths: dict[str, Path], info: dict[st
             "speedup_rounds": per_round,
             "qlinear_convs": fusion.get("QLinearConv", 0), "convs": fusion["convs"],
             "float_convs": fusion["float_convs"], **info.get(variant, {}),
+            **{k: v for k, v in extra.get(variant, {}).items() if k.startswith("run_baseline") and v is not None},
         }
         if variant == "edgecv-int8-tensorrt":
             row["tensorrt_check"] = {v: check_onnx_for_tensorrt(path, v).summary() for v in ("8.5", "10.3")}
@@ -290,6 +293,10 @@ def acceptance(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         if r["variant"].startswith("pruned-kd-") and r["variant"] != "pruned-kd-fp32":
             line(f"{r['variant']}: top-1 >= FP32 - 1.0", (r["top1"] or 0) >= fp32["top1"] - 1.0, f"{r['top1']}")
+            if r.get("run_baseline_top1") is not None:  # stricter: against the run's own unpruned (fine-tuned) model
+                line(f"{r['variant']}: top-1 >= the run's unpruned FP32 ({r['run_baseline']}) - 1.0",
+                     (r["top1"] or 0) >= r["run_baseline_top1"] - 1.0,
+                     f"{r['top1']} vs {r['run_baseline_top1']}")
             for b in ("1", "32"):
                 line(f"{r['variant']}: batch {b} >= 3x FP32", r["speedup"][b] >= 3.0, f"{r['speedup'][b]:.2f}x")
             line(f"{r['variant']}: params <= 50%", r["params"] <= fp32["params"] / 2,
@@ -365,7 +372,9 @@ def main() -> None:
                 if arch == name:
                     for variant, a in artifacts.items():
                         paths[variant] = Path(a["path"])
-                        extra[variant] = {"macs": a.get("macs"), "params": a.get("params")}
+                        extra[variant] = {"macs": a.get("macs"), "params": a.get("params"),
+                                          "run_baseline": a.get("run_baseline"),
+                                          "run_baseline_top1": a.get("run_baseline_top1")}
             accuracy: dict[str, float] = {}
             if is_cifar:
                 batches = list(make_loader(val, pre, 500))

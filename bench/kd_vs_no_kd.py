@@ -76,12 +76,13 @@ def markdown(results: dict[str, Any]) -> str:
              "shared CIFAR-10 val.tar (5,000 images); the shared ResNet56 checkpoint scores 83.02% on it. Baseline: "
              "the unpruned FP32 model of the run (the teacher).", "",
              "| variant | alpha | epochs | baseline (teacher) | top-1 per epoch | FP32 | INT8 CPU | INT8 TensorRT "
-             "scheme | MACs | params | wall time |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "scheme | MACs | params | wall time | note |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, v in results["variants"].items():
         lines.append(f"| {name} | {v['alpha']} | {v['epochs']} | {v.get('top1_baseline', v['top1_original'])} | "
                      f"{' → '.join(f'{t:.2f}' for t in v['epoch_top1'])} "
                      f"| {v['top1_fp32']} | {v['top1_int8_cpu']} | {v['top1_int8_tensorrt']} | "
-                     f"{v['macs_fraction']:.1%} | {v['params_fraction']:.1%} | {v['wall_seconds'] / 60:.1f} min |")
+                     f"{v['macs_fraction']:.1%} | {v['params_fraction']:.1%} | {v['wall_seconds'] / 60:.1f} min | "
+                     f"{v.get('note', '')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -90,6 +91,8 @@ def main() -> None:
     parser.add_argument("--variants", default="kd,no-kd", help="which of kd, no-kd to run (comma-separated; '' none)")
     parser.add_argument("--more-epochs", type=int, action="append", default=[], help="also a KD run of N epochs")
     parser.add_argument("--existing", action="append", default=[], help="NAME=RUN_DIR: tabulate a finished run")
+    parser.add_argument("--note", action="append", default=[], help="NAME=TEXT: a remark shown with that variant")
+    parser.add_argument("--keep", type=Path, help="keep the runs in this folder (default: a temporary one)")
     args = parser.parse_args()
     variants: dict[str, Any] = {}
     for item in args.existing:
@@ -100,14 +103,18 @@ def main() -> None:
     plan.update({f"kd-{n}ep": [f"stages.1.epochs={n}"] for n in args.more_epochs})
     with tempfile.TemporaryDirectory() as folder:
         for name, overrides in plan.items():
-            run_dir, seconds = run_recipe(overrides, Path(folder) / name)
+            run_dir, seconds = run_recipe(overrides, (args.keep or Path(folder)) / name)
             variants[name] = summarize(run_dir, seconds)
-            variants[name]["run_dir"] = "(temporary)"
+            if args.keep is None:
+                variants[name]["run_dir"] = "(temporary)"
             print(f"{name}: {variants[name]}", file=sys.stderr, flush=True)
     path = RESULTS / "kd_vs_no_kd.json"
     kept = json.loads(path.read_text())["variants"] if path.exists() else {}  # variants measured in earlier runs
     results = {"machine": f"{os.cpu_count()} cores", "measured": time.strftime("%Y-%m-%d %H:%M"),
                "variants": {**kept, **variants}}
+    for item in args.note:
+        name, _, text = item.partition("=")
+        results["variants"][name]["note"] = text
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, results)
     text = markdown(results)

@@ -62,7 +62,8 @@ def finalize_pruned(model: nn.Module) -> int:
 
     Measured on ResNet56 pruned to half the MACs (ONNX Runtime 1.32 CPU, INT8): with gathers, ORT ran 37
     Transposes and two float Adds around them; with selection convs, 2 Transposes as in the unpruned network,
-    and the INT8 model ran about 1.2x faster (``bench/prune_layouts.py``). Call it after the last pruning step:
+    and the INT8 model ran 1.28x faster at batch 32 (``bench/results/prune_layouts.md``). Call it after the last
+    pruning step:
     Torch-Pruning's dependency graph still refers to the shortcuts it traced.
     """
     replaced = 0
