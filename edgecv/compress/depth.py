@@ -51,13 +51,11 @@ def removable_blocks(model: nn.Module, keep: list[str] | None = None) -> list[st
 
 
 def _replace(model: nn.Module, name: str, module: nn.Module) -> nn.Module:
+    """Put ``module`` at ``name`` (``layer2.3`` works for Sequential children too); return what was there."""
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name)
     old = parent.get_submodule(child)
-    if isinstance(parent, nn.Sequential) and child.isdigit():
-        parent[int(child)] = module
-    else:
-        setattr(parent, child, module)
+    setattr(parent, child, module)
     return old
 
 

@@ -63,14 +63,13 @@ def finalize_pruned(model: nn.Module) -> int:
     Measured on ResNet56 pruned to half the MACs (ONNX Runtime 1.32 CPU, INT8): with gathers, ORT ran 37
     Transposes and two float Adds around them; with selection convs, 2 Transposes as in the unpruned network,
     and the INT8 model ran 1.28x faster at batch 32 (``bench/results/prune_layouts.md``). Call it after the last
-    pruning step:
-    Torch-Pruning's dependency graph still refers to the shortcuts it traced.
+    pruning step: Torch-Pruning's dependency graph still refers to the shortcuts it traced.
     """
     replaced = 0
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, PadShortcut) and child.pads is None:
-                conv = child.as_selection_conv().to(next(iter(child.buffers())).device)
+                conv = child.as_selection_conv().to(child.index.device)
                 setattr(parent, name, conv)
                 replaced += 1
     return replaced

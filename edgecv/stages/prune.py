@@ -33,16 +33,17 @@ def stage_key(ctx: RunContext, params: Any) -> str:
     return "stages"
 
 
-def calibration_images(ctx: RunContext) -> torch.Tensor:
-    """The recipe's calibration subset of train (class-balanced, seeded) as one tensor."""
+def calibration_loader(ctx: RunContext, batch_size: int) -> Any:
+    """Batches of the recipe's calibration subset of train (class-balanced, seeded)."""
     subset = calibration_subset(ctx.splits.train, ctx.recipe.data.calibration_size, ctx.recipe.data.seed)
-    return torch.cat([images for images, _ in make_loader(subset, ctx.preprocessing, 256)])
+    return make_loader(subset, ctx.preprocessing, batch_size)
 
 
 def remove_residual_blocks(model: nn.Module, ctx: RunContext, p: PruneParams, key: str) -> list[dict[str, Any]]:
     """Depth pruning before channel pruning (edgecv.compress.depth); one line per removed block."""
     try:
-        removed = remove_blocks(model, p.remove_blocks, calibration_images(ctx), keep=p.ignored_layers)
+        images = torch.cat([batch for batch, _ in calibration_loader(ctx, 256)])
+        removed = remove_blocks(model, p.remove_blocks, images, keep=p.ignored_layers)
     except ValueError as error:
         raise RecipeError(f"key '{key}.remove_blocks': {error}; lower it") from None
     for row in removed:
@@ -52,8 +53,7 @@ def remove_residual_blocks(model: nn.Module, ctx: RunContext, p: PruneParams, ke
 
 def taylor_gradients(ctx: RunContext, batches: int = 4) -> Callable[[nn.Module], None]:
     """Fill .grad with the loss gradient on a few calibration batches (Taylor importance reads them)."""
-    subset = calibration_subset(ctx.splits.train, ctx.recipe.data.calibration_size, ctx.recipe.data.seed)
-    loader = make_loader(subset, ctx.preprocessing, 64)
+    loader = calibration_loader(ctx, 64)
 
     def compute(model: nn.Module) -> None:
         model.zero_grad()
@@ -126,9 +126,10 @@ class PruneStage(Stage):
                 row["top1_finetuned"] = outcome.best_top1
             rounds.append(row)
         warnings = [] if reached else [f"stopped at max_layer_ratio {p.max_layer_ratio} before reaching the target"]
+        selection_convs = finalize_pruned(model)  # after the last step: Torch-Pruning's graph refers to the shortcuts
         metrics: dict[str, Any] = {"round_to": round_to, "importance": p.importance, "rounds": rounds,
                                    "macs_fraction": pruner.macs_fraction(), "params_fraction": pruner.params_fraction(),
-                                   "removed_blocks": removed, "selection_convs": finalize_pruned(model)}
+                                   "removed_blocks": removed, "selection_convs": selection_convs}
         if p.sparsity_2_4:
             heads = {name for name, m in model.named_modules() if m in classifier_heads(model)}
             metrics["sparsity_2_4_fraction"] = apply_2_4(model, skip=heads)
