@@ -39,3 +39,12 @@ class MissingDependencyError(EdgecvError):
 
 class ValidationFailure(EdgecvError):
     """A check on a produced artifact failed (parity beyond tolerance, a budget missed when gating)."""
+
+
+class StageFailure(EdgecvError):
+    """A stage failed on something edgecv did not foresee; the traceback is in the run folder's error.log.
+
+    Exit status 1: not bad input (2) but a failure worth a bug report when the message does not explain it.
+    """
+
+    exit_code = 1

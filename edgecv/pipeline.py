@@ -1,8 +1,10 @@
 """Run a recipe's stages in order into a run folder, and resume a run from its last finished stage.
 
-Each stage writes ``<run>/<NN-kind>/`` and, last of all, ``stage.json`` (its StageResult). A stage folder with a
-stage.json is finished; on ``--resume`` it is read back instead of redone. Training also checkpoints every epoch,
-so an interrupted training stage resumes from its last epoch.
+Each stage writes ``<run>/<NN-kind>/`` and, last of all, ``stage.json`` (its StageResult, paths relative to the
+run folder). A stage folder with a stage.json is finished; on ``--resume`` it is read back instead of redone,
+after every file it lists is checked against its recorded sha256. Training also checkpoints every epoch, so an
+interrupted training stage resumes from its last epoch. An exception that escapes a stage becomes one line that
+names the stage and the run folder; its traceback goes to ``<run>/error.log``.
 
 Example::
 
@@ -13,34 +15,29 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
+import traceback
 from pathlib import Path
-from typing import Any
 
-from edgecv.artifacts import ModelArtifact, StageResult, atomic_write_json
+from edgecv.artifacts import StageResult, atomic_write_json, atomic_write_text, sha256_file
 from edgecv.console import info
-from edgecv.errors import EdgecvError
+from edgecv.errors import EdgecvError, RecipeError, StageFailure
+from edgecv.input_checks import describe_os_error
+from edgecv.plan import Step, plan, plan_steps
 from edgecv.preflight import prefixed, preflight
 from edgecv.recipe import Recipe
-from edgecv.registry import stage_class
 from edgecv.report.build import build_report, write_reports
 from edgecv.report.schema import Report
-from edgecv.run_dir import latest_run_dir, new_run_dir, write_manifest
-from edgecv.stages.base import CurrentModel, RunContext, Stage
+from edgecv.run_dir import latest_run_dir, new_run_dir, run_lock, write_manifest
+from edgecv.run_paths import absolute_in_run, relative_to_run
+from edgecv.stages.base import CurrentModel, RunContext
 
+__all__ = ["Interrupted", "plan", "run_pipeline"]
 
-def plan(recipe: Recipe) -> list[tuple[str, Stage]]:
-    """The stages a recipe runs, with their folder names: load, train, the recipe's stages, export, validate,
-    and deploy when the recipe lists ``export.bundles``."""
-    steps: list[tuple[str, Any]] = [("load", None)]
-    if recipe.train.epochs > 0:
-        steps.append(("train", recipe.train))
-    steps += [(params.type, params) for params in recipe.stages]
-    steps += [("export-onnx", recipe.export), ("validate", recipe.validate_)]
-    if recipe.export.bundles:
-        steps.append(("deploy", recipe.export))  # deploy bundles, after validation measured their accuracy
-    return [(f"{index:02d}-{kind}", stage_class(kind)(params)) for index, (kind, params) in enumerate(steps)]
+ERROR_LOG = "error.log"
+"""The traceback of a stage that failed unexpectedly, in the run folder (the console gets one line)."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -51,23 +48,83 @@ def _raise_interrupted(signum: int, frame: object) -> None:
     raise Interrupted(f"signal {signum}")
 
 
-def _finished(folder: Path) -> StageResult | None:
+def _finished(folder: Path, run_dir: Path) -> StageResult | None:
+    """The stage's result when it finished in an earlier attempt, with every file it wrote verified unchanged."""
     path = folder / "stage.json"
-    return StageResult.model_validate_json(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        result = absolute_in_run(StageResult.model_validate_json(path.read_text()), run_dir)
+    except ValueError as exc:
+        raise RecipeError(f"--resume: {path} is not a stage result edgecv wrote ({exc.__class__.__name__}); "
+                          "start a new run without --resume") from exc
+    for artifact in result.outputs:
+        file = Path(artifact.path)
+        inside = file.resolve().is_relative_to(run_dir.resolve())
+        if not inside or artifact.sha256 is None:
+            continue
+        if not file.is_file():
+            raise RecipeError(f"--resume: {file} (artifact '{artifact.name}' of {folder.name}) is gone; "
+                              "start a new run without --resume")
+        digest = sha256_file(file)
+        if digest != artifact.sha256:
+            raise RecipeError(
+                f"--resume: {file} was changed after the run wrote it (sha256 {digest[:12]}, recorded "
+                f"{artifact.sha256[:12]}); restore it or start a new run without --resume"
+            )
+    return result
+
+
+def _run_step(step: Step, ctx: RunContext, current: CurrentModel | None, run_dir: Path) -> StageResult:
+    """The step's result: read back when it finished before, else run now and stored (stage.json last)."""
+    folder = run_dir / step.folder
+    result = _finished(folder, run_dir)
+    if result is not None:
+        info(f"[{step.folder}] already finished; reusing it")
+        return result
+    info(f"[bold][{step.folder}][/bold] {step.stage.kind}")
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    result = step.stage.run(ctx, current or CurrentModel(artifact=None), folder)  # type: ignore[arg-type]
+    result.seconds = round(time.perf_counter() - started, 3)
+    atomic_write_json(folder / "stage.json", relative_to_run(result, run_dir).model_dump(mode="json"))
+    info(f"  done in {result.seconds:.1f}s {_headline(result)}")
+    return result
+
+
+def _failure(exc: Exception, step: Step | None, run_dir: Path) -> EdgecvError:
+    """One line for an exception that escaped a stage; its traceback goes to ``<run>/error.log``."""
+    log = run_dir / ERROR_LOG
+    where = f"stage {step.folder} ({step.stage.kind})" if step else "the run"
+    try:
+        atomic_write_text(log, f"{where} failed\n\n{traceback.format_exc()}")
+        logged = f"traceback in {log}"
+    except OSError:
+        logged = "the traceback could not be written"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return describe_os_error(exc, exc.filename or run_dir)
+    reason = (str(exc).strip().splitlines() or [""])[0][:300]
+    return StageFailure(
+        f"{where} failed: {type(exc).__name__}: {reason} ({logged}); the run folder {run_dir} keeps the finished "
+        "stages: fix the cause and continue with --resume"
+    )
 
 
 def run_pipeline(recipe: Recipe, *, resume: bool = False, run_dir: Path | None = None) -> Report:
     """Run (or resume) a recipe end to end and return its report. See the module docstring."""
     started = time.perf_counter()
-    steps = plan(recipe)
+    steps = plan_steps(recipe)
     if resume and run_dir is None:
         run_dir = latest_run_dir(recipe)
     devices, splits, pre, spec, model = preflight(recipe)
     info(
-        f"data: {len(splits.train)} train / {len(splits.val)} val images, {splits.num_classes} classes "
-        f"({splits.source})"
+        f"data: {len(splits.train)} train / {len(splits.selection)} selection / {len(splits.val)} val images, "
+        f"{splits.num_classes} classes ({splits.source})"
     )
-    run_dir = run_dir or new_run_dir(recipe)
+    try:
+        run_dir = run_dir or new_run_dir(recipe)
+    except OSError as exc:
+        raise describe_os_error(exc, recipe.output / recipe.name, "creating the run folder in") from exc
     info(f"run folder: {run_dir}")
     ctx = RunContext(
         recipe=recipe,
@@ -79,24 +136,14 @@ def run_pipeline(recipe: Recipe, *, resume: bool = False, run_dir: Path | None =
         initial_model=model,
     )
     current: CurrentModel | None = None
-    artifacts: list[ModelArtifact] = []
+    artifacts = []
+    lock = run_lock(run_dir).acquire()  # a second writer of this run is refused here, before anything is written
     previous_handler = signal.signal(signal.SIGTERM, _raise_interrupted)
-    status, error = "running", None
+    status, error, step = "running", None, None
     try:
         write_manifest(run_dir, recipe, status, artifacts, [])
-        for folder_name, stage in steps:
-            folder = run_dir / folder_name
-            result = _finished(folder)
-            if result is not None:
-                info(f"[{folder_name}] already finished; reusing it")
-            else:
-                info(f"[bold][{folder_name}][/bold] {stage.kind}")
-                folder.mkdir(parents=True, exist_ok=True)
-                stage_started = time.perf_counter()
-                result = stage.run(ctx, current or CurrentModel(artifact=None), folder)  # type: ignore[arg-type]
-                result.seconds = round(time.perf_counter() - stage_started, 3)
-                atomic_write_json(folder / "stage.json", result.model_dump(mode="json"))
-                info(f"  done in {result.seconds:.1f}s {_headline(result)}")
+        for step in steps:
+            result = _run_step(step, ctx, current, run_dir)
             ctx.results.append(result)
             if result.outputs:
                 artifacts += result.outputs
@@ -105,21 +152,26 @@ def run_pipeline(recipe: Recipe, *, resume: bool = False, run_dir: Path | None =
                 if result.kind == "load" and model is not None:
                     current.module = model
             write_manifest(run_dir, recipe, status, artifacts, [r.stage for r in ctx.results])
+        step = None
         report = build_report(recipe, ctx, "complete", time.perf_counter() - started)
         write_reports(report, run_dir, recipe.report.formats)
         status = "complete"
     except EdgecvError as exc:
-        status, error = "failed", str(prefixed(recipe, exc))
-        raise prefixed(recipe, exc) from exc
+        failure = prefixed(recipe, exc)
+        status, error = "failed", str(failure)
+        raise failure from exc
     except KeyboardInterrupt:
         status, error = "interrupted", "interrupted; continue with --resume"
         raise
     except Exception as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        raise
+        failure = _failure(exc, step, run_dir)
+        status, error = "failed", str(failure)
+        raise failure from exc
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
-        write_manifest(run_dir, recipe, status, artifacts, [r.stage for r in ctx.results], error)
+        with contextlib.suppress(OSError):  # a full disk: the error above says so; the manifest keeps its state
+            write_manifest(run_dir, recipe, status, artifacts, [r.stage for r in ctx.results], error)
+        lock.release()
     return report
 
 

@@ -10,8 +10,22 @@ from torch import nn
 from edgecv.artifacts import InputSpec, Preprocessing
 from edgecv.data import DataSplits, load_datasets
 from edgecv.devices import DeviceProfile, load_device
-from edgecv.errors import EdgecvError, RecipeError
+from edgecv.errors import EdgecvError
+from edgecv.input_checks import check_inputs
+from edgecv.plan import check_plan
 from edgecv.recipe import Recipe
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators, so the same recipe builds and trains the same model."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def where(recipe: Recipe) -> str:
@@ -61,6 +75,7 @@ def build_initial_model(recipe: Recipe, num_classes: int) -> nn.Module:
         checkpoint=section.checkpoint,
         pretrained=section.pretrained,
         kwargs=dict(section.kwargs),
+        trust_checkpoint=section.trust_checkpoint,
     )
 
 
@@ -73,36 +88,19 @@ def prefixed(recipe: Recipe, exc: EdgecvError) -> EdgecvError:
     return type(exc)(f"{where(recipe)}: {key}{message}", field=exc.field)
 
 
-def check_prune_stages(recipe: Recipe, model: nn.Module) -> None:
-    """Prune-stage settings that depend on the model, checked now rather than after training."""
-    from edgecv.compress.depth import removable_blocks
-    from edgecv.compress.pruning import named_modules
-
-    for index, stage in enumerate(recipe.stages):
-        if stage.type != "prune":
-            continue
-        key = f"stages[{index}]"
-        named_modules(model, stage.ignored_layers, f"{key}.ignored_layers")
-        blocks = removable_blocks(model, stage.ignored_layers)
-        if stage.remove_blocks > len(blocks):
-            raise RecipeError(
-                f"key '{key}.remove_blocks': the model has {len(blocks)} removable residual blocks "
-                f"(identity shortcut, not in ignored_layers), not {stage.remove_blocks}; lower it"
-            )
-
-
 def preflight(
     recipe: Recipe, *, with_model: bool = True
 ) -> tuple[list[DeviceProfile], DataSplits, Preprocessing, InputSpec, nn.Module | None]:
     """Devices, data splits, preprocessing, input spec and the built model; every failure names file and key."""
     try:
+        check_inputs(recipe)
         devices = load_devices(recipe)
         splits = load_datasets(recipe.data)
         pre = preprocessing_for(recipe, splits.labels)
         spec = InputSpec(shape=(3, *pre.size))
+        seed_everything(recipe.seed)  # before the model is built: its initial weights come from the seed
         model = build_initial_model(recipe, splits.num_classes) if with_model else None
-        if model is not None:
-            check_prune_stages(recipe, model)
+        check_plan(recipe, devices, model)
     except EdgecvError as exc:
         raise prefixed(recipe, exc) from exc
     return devices, splits, pre, spec, model

@@ -7,8 +7,9 @@ Example::
     recipe.model.arch, recipe.train.epochs      # ("small_cnn", 3)
     recipe.digest()                              # sha256 of the resolved recipe, recorded in every run
 
-Relative paths resolve against the recipe's folder (paths given with ``--set`` against the current folder);
-``${VAR}`` and ``${VAR:-default}`` expand from the environment. Unknown keys are errors with a did-you-mean.
+Relative paths (also device profile paths in ``validate.devices`` and ``export.bundles``) resolve against the
+recipe's folder (paths given with ``--set`` against the current folder); ``${VAR}`` and ``${VAR:-default}`` expand
+from the environment in values (never in comments). Unknown and duplicate keys are errors with a did-you-mean.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
@@ -27,9 +28,16 @@ from pydantic import Field, ValidationError, field_validator
 from edgecv.errors import RecipeError
 from edgecv.export.trt_options import TensorRTOptions
 from edgecv.recipe_errors import describe_validation_error
-from edgecv.stages.params import StageParams, StrictModel, TrainParams
+from edgecv.stages.contract import recipe_stage_params
+from edgecv.stages.params import StrictModel, TrainParams
+
+StageParams = Annotated[Union[tuple(recipe_stage_params())], Field(discriminator="type")]  # noqa: UP007
+"""One entry of a recipe's ``stages:`` list: the Params of any registered stage, chosen by its ``type``."""
 
 PATH_KEYS = ("model.checkpoint", "data.train", "data.val", "output")
+LIST_PATH_KEYS = ("validate.devices", "export.bundles")
+"""Lists whose entries are device names or YAML paths; a path (``.yaml``/``.yml`` or with a ``/``) resolves too."""
+MIN_INPUT_SIZE = 8
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -38,10 +46,19 @@ class ModelSection(StrictModel):
 
     arch: str = Field(description="Zoo name (`edgecv models`) or import path `package.module:factory`")
     num_classes: int | None = Field(None, gt=0, description="Defaults to the number of classes in the data")
-    checkpoint: Path | None = Field(None, description="A state_dict or whole-model file to load")
+    checkpoint: Path | None = Field(
+        None, description="Weights to load: a state_dict (.pt/.pth, read weights-only) or a .safetensors file"
+    )
+    trust_checkpoint: bool = Field(
+        False,
+        description="Also accept a whole pickled model or TorchScript as model.checkpoint; this unpickles "
+        "arbitrary code from the file, so set it only for files you trust",
+    )
     pretrained: bool = Field(False, description="torchvision weights from the local torch cache (no download)")
     kwargs: dict[str, Any] = Field({}, description="Extra keyword arguments for the model factory")
-    input_size: int | None = Field(None, gt=0, description="Square input side; defaults to the model's own")
+    input_size: int | None = Field(
+        None, ge=MIN_INPUT_SIZE, description="Square input side (at least 8); defaults to the model's own"
+    )
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
 
@@ -60,8 +77,18 @@ class DataSection(StrictModel):
     workers: int = Field(0, ge=0, description="DataLoader worker processes")
     max_train_samples: int | None = Field(None, gt=0)
     max_val_samples: int | None = Field(None, gt=0)
-    calibration_size: int = Field(512, gt=0, description="Images drawn from train for calibration stages")
+    selection_fraction: float = Field(
+        0.1, gt=0, lt=1, description="Of every class, held out from train (from val when there is no train data) "
+        "to choose the best epoch, accuracy control's fallbacks and thresholds; never reported"
+    )
+    max_selection_samples: int | None = Field(None, gt=0, description="Cap on the selection split")
+    calibration_size: int = Field(
+        512, gt=0, description="Images drawn from train (the selection split without train data) for calibration"
+    )
     digits_size: int = Field(32, ge=8, description="Side the 8x8 digits are upsampled to")
+    skip_bad_images: bool = Field(
+        False, description="Skip (and count) image files that do not decode instead of refusing the data"
+    )
 
 
 class ParityTolerance(StrictModel):
@@ -122,6 +149,10 @@ class Recipe(StrictModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Names the run folder runs/<name>/")
     task: Literal["classification"] = "classification"
+    seed: int = Field(
+        0, description="Seeds Python, NumPy and torch before the model is built (its initial weights); data.seed "
+        "and train.seed seed the splits and the training order"
+    )
     model: ModelSection
     data: DataSection = DataSection()
     train: TrainParams = TrainParams()
@@ -144,21 +175,103 @@ class Recipe(StrictModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-def expand_env(text: str, source: str) -> str:
-    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset variable without a default is an error."""
+def expand_env(text: str, source: str, skip: list[tuple[int, int]] | None = None) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset variable without a default is an error naming its line.
+
+    ``skip`` lists (start, end) character spans left as they are (the YAML comments, see :func:`comment_spans`).
+    """
 
     def replace(match: re.Match[str]) -> str:
+        if skip and any(start <= match.start() < end for start, end in skip):
+            return match.group(0)
         name, default = match.group(1), match.group(2)
         value = os.environ.get(name)
         if value is None:
             if default is None:
+                line = text.count("\n", 0, match.start()) + 1
                 raise RecipeError(
-                    f"{source}: environment variable ${{{name}}} is not set; set it or write ${{{name}:-default}}"
+                    f"{source}: line {line}: environment variable ${{{name}}} is not set; "
+                    f"set it or write ${{{name}:-default}}"
                 )
             return default
         return value
 
     return _ENV_PATTERN.sub(replace, text)
+
+
+def comment_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the YAML comments in ``text``: the ``#...`` runs between tokens (a ``#`` inside a
+    scalar is part of a token). Empty when the text does not even tokenize (the parser then reports it)."""
+    spans: list[tuple[int, int]] = []
+    try:
+        end = 0
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            gap = text[end : token.start_mark.index]
+            spans += [(end + m.start(), end + m.end()) for m in re.finditer(r"#[^\n]*", gap)]
+            end = token.end_mark.index
+    except yaml.YAMLError:
+        return []
+    return spans
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping gives the same key twice (YAML would silently keep the last one)."""
+
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        super().__init__(f"duplicate key {key!r} at line {line} (first at line {first_line})")
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKeyError(key, line, seen[key])
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """A UTF-16 byte order mark, or ASCII text with every other byte zero (UTF-16 without a mark)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    head = head[: len(head) - len(head) % 2]
+    if len(head) < 4 or b"\x00" not in head:
+        return False
+    return head[0::2].count(0) == len(head) // 2 or head[1::2].count(0) == len(head) // 2
+
+
+def _recipe_text(path: Path) -> str:
+    """The recipe file as text; a binary, UTF-16 or otherwise non-UTF-8 file is a RecipeError naming the fix."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read the recipe ({exc.strerror or exc}); check its permissions") from exc
+    if _looks_utf16(raw[:256]):
+        raise RecipeError(f"{path}: the recipe is UTF-16 encoded; save it as UTF-8")
+    if b"\x00" in raw:
+        raise RecipeError(f"{path}: a binary file, not a YAML recipe; give the path to a recipe YAML (see recipes/)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the recipe as UTF-8"
+        ) from exc
+
+
+def _load_yaml(text: str) -> Any:
+    loader = RecipeLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def apply_override(data: dict[str, Any], assignment: str, base: Path) -> None:
@@ -173,6 +286,8 @@ def apply_override(data: dict[str, Any], assignment: str, base: Path) -> None:
     key = key.strip()
     if key in PATH_KEYS and isinstance(value, str) and not Path(value).is_absolute():
         value = str((base / value).resolve())
+    if key in LIST_PATH_KEYS and isinstance(value, list):
+        value = [_resolve_entry(entry, base) for entry in value]
     node: Any = data
     parts = key.split(".")
     for part, following in itertools.pairwise(parts):
@@ -197,14 +312,31 @@ def _list_item(items: list[Any], part: str, assignment: str) -> Any:
     return items[int(part)]
 
 
+def is_profile_path(entry: str) -> bool:
+    """A device entry that names a YAML file (``.yaml``/``.yml``, or anything with a ``/``) rather than a profile."""
+    return entry.endswith((".yaml", ".yml")) or "/" in entry
+
+
+def _resolve_entry(entry: Any, base: Path) -> Any:
+    if isinstance(entry, str) and entry and is_profile_path(entry):
+        return str((base / os.path.expanduser(entry)).resolve())
+    return entry
+
+
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
-    for dotted in PATH_KEYS:
+    """Make the recipe's path values absolute against ``base`` (the recipe's folder)."""
+    for dotted in PATH_KEYS + LIST_PATH_KEYS:
         *parents, leaf = dotted.split(".")
         node: Any = data
         for part in parents:
             node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict) and isinstance(node.get(leaf), str) and node[leaf]:
-            node[leaf] = str((base / os.path.expanduser(node[leaf])).resolve())
+        if not isinstance(node, dict):
+            continue
+        value = node.get(leaf)
+        if dotted in LIST_PATH_KEYS and isinstance(value, list):
+            node[leaf] = [_resolve_entry(entry, base) for entry in value]
+        elif dotted in PATH_KEYS and isinstance(value, str) and value:
+            node[leaf] = str((base / os.path.expanduser(value)).resolve())
 
 
 def parse_recipe(data: Any, source: str, base: Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
@@ -227,9 +359,14 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found; give the path to a recipe YAML (see recipes/)")
+    raw = _recipe_text(path)
+    text = expand_env(raw, str(path), skip=comment_spans(raw))
     try:
-        text = expand_env(path.read_text(), str(path))
-        data = yaml.safe_load(text)
+        data = _load_yaml(text)
+    except DuplicateKeyError as exc:
+        raise RecipeError(
+            f"{path}: key {exc.key!r} is given twice (lines {exc.first_line} and {exc.line}); keep one of them"
+        ) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

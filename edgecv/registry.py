@@ -1,6 +1,7 @@
-"""Name -> implementation tables, imported lazily so that a recipe validates without loading heavy libraries.
+"""Name -> implementation lookups with "did you mean", for stages and other registered parts.
 
-Adding a stage is one file in ``edgecv/stages/`` and one line in ``STAGES``.
+Stages register themselves (``@register_stage`` in their own file, see :mod:`edgecv.stages.contract`): adding a
+stage is adding one file to ``edgecv/stages/``.
 
 Example::
 
@@ -15,29 +16,27 @@ from typing import Any
 
 from edgecv.errors import RecipeError
 
-STAGES: dict[str, str] = {
-    "load": "edgecv.stages.load:LoadStage",
-    "train": "edgecv.stages.train:TrainStage",
-    "finetune": "edgecv.stages.train:FinetuneStage",
-    "prune": "edgecv.stages.prune:PruneStage",
-    "distill": "edgecv.stages.distill:DistillStage",
-    "quantize": "edgecv.stages.quantize:QuantizeStage",
-    "export-onnx": "edgecv.stages.export:ExportOnnxStage",
-    "validate": "edgecv.stages.validate:ValidateStage",
-    "deploy": "edgecv.stages.deploy:DeployStage",
-}
-
 
 def resolve(table: dict[str, str], name: str, what: str) -> Any:
     """Import and return the object registered under ``name``; unknown names get a did-you-mean."""
     if name not in table:
-        close = difflib.get_close_matches(name, list(table), n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise RecipeError(f"unknown {what} '{name}': {hint}known: {', '.join(sorted(table))}")
+        raise unknown(name, list(table), what)
     module_name, _, attr = table[name].partition(":")
     return getattr(importlib.import_module(module_name), attr)
 
 
+def unknown(name: str, known: list[str], what: str) -> RecipeError:
+    """The error for a name that is not registered."""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return RecipeError(f"unknown {what} '{name}': {hint}known: {', '.join(sorted(known))}")
+
+
 def stage_class(kind: str) -> Any:
     """The Stage subclass registered for ``kind``."""
-    return resolve(STAGES, kind, "stage type")
+    from edgecv.stages.contract import registered
+
+    stages = registered()
+    if kind not in stages:
+        raise unknown(kind, list(stages), "stage type")
+    return stages[kind]

@@ -1,8 +1,8 @@
 """The one training loop: from scratch, fine-tuning after compression, and distillation (via ``extra_loss``).
 
 SGD or AdamW, linear warm-up then cosine decay (per step), label smoothing, seeded shuffling, mixed precision on a
-GPU, the best checkpoint (by val top-1) kept, and a checkpoint after every epoch so an interrupted run resumes
-from the last finished epoch.
+GPU, the best checkpoint (by top-1 on the selection split, never on val) kept, and a checkpoint after every epoch
+so an interrupted run resumes from the last finished epoch.
 
 Example::
 
@@ -72,7 +72,20 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
 
 
 def _load_checkpoint(path: Path, model: nn.Module, optimizer: Any, scheduler: Any) -> dict[str, Any]:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    """Restore the training state of ``last.pt``: tensors, dicts, lists and numbers only, read weights-only."""
+    import pickle
+
+    from edgecv.errors import ModelError
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # never runs code from the file
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        from edgecv.safe_load import load_error_reason
+
+        raise ModelError(
+            f"training checkpoint {path} was refused ({load_error_reason(exc)}): it holds more than the training "
+            "state edgecv writes and may have been tampered with; delete it or start a new run"
+        ) from exc
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
@@ -102,7 +115,7 @@ def train_model(
     loader = make_loader(
         splits.train, pre, batch_size, shuffle=True, augment_mode=params.augment, seed=params.seed, workers=workers
     )
-    val_loader = make_loader(splits.val, pre, 256, workers=workers)
+    selection_loader = make_loader(splits.selection, pre, 256, workers=workers)  # the best epoch is chosen here
     steps_per_epoch = min(len(loader), params.max_batches_per_epoch or len(loader))
     optimizer = make_optimizer(trainable, params)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -147,11 +160,11 @@ def train_model(
             if steps_per_epoch >= 100 and (step + 1) % (steps_per_epoch // 4) == 0 and step + 1 < steps_per_epoch:
                 info(f"  epoch {epoch + 1}/{params.epochs}: batch {step + 1}/{steps_per_epoch}, "
                      f"loss {total_loss / seen:.4f}, {seen / (time.perf_counter() - epoch_started):.0f} img/s")
-        top1 = evaluate_torch(model, val_loader, splits.labels, device).top1
+        top1 = evaluate_torch(model, selection_loader, splits.labels, device).top1
         row = {
             "epoch": epoch + 1,
             "loss": total_loss / max(1, seen),
-            "val_top1": top1,
+            "selection_top1": top1,
             "lr": optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - epoch_started,
         }
@@ -176,7 +189,7 @@ def train_model(
             ),
         )
         info(
-            f"  epoch {epoch + 1}/{params.epochs}  loss {row['loss']:.4f}  val top-1 {top1:.2f}%  "
+            f"  epoch {epoch + 1}/{params.epochs}  loss {row['loss']:.4f}  selection top-1 {top1:.2f}%  "
             f"({row['seconds']:.1f}s)"
         )
     if best.is_file():

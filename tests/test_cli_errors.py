@@ -102,3 +102,78 @@ def test_missing_recipe_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", [["schema", "nonsense"], ["devices", "show", "jetson-nanoo-4gb"]])
 def test_other_verbs_fail_cleanly(tmp_path: Path, command: list[str]) -> None:
     _assert_clean_failure(command, tmp_path / "runs")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("name: x\nmodel: {arch: small_cnn}\n".encode("utf-16"), "UTF-16 encoded; save it as UTF-8"),
+        (bytes(range(256)) * 4, "a binary file"),
+        (b"name: x\nmodel:\n  arch: small_cnn\nname: y\n", "key 'name' is given twice (lines 1 and 4)"),
+    ],
+)
+def test_undecodable_or_duplicated_recipe(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "odd.yaml"
+    path.write_bytes(content)
+    _assert_clean_failure(["compress", str(path)], tmp_path / "runs", str(path), message)
+
+
+def test_absurd_values_are_refused(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, train={"epochs": 1_000_000_000})
+    _assert_clean_failure(["compress", str(path)], tmp_path / "runs", str(path), "train.epochs", "10000")
+    path = write_recipe(tmp_path, model={"arch": "small_cnn", "input_size": 1})
+    _assert_clean_failure(["compress", str(path)], tmp_path / "runs", str(path), "model.input_size", "8")
+
+
+def test_many_epochs_warn_on_validate(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(write_recipe(tmp_path, train={"epochs": 5000}))])
+    assert result.exit_code == 0, result.output
+    assert "warning: train.epochs is 5000" in result.stderr
+    assert not (tmp_path / "runs").exists()  # the writability probe leaves nothing behind
+
+
+@pytest.mark.parametrize("where", ["file", "under-file", "name-is-file"])
+def test_output_that_cannot_hold_runs(tmp_path: Path, where: str) -> None:
+    (tmp_path / "taken").write_text("a file\n")
+    output = {"file": "taken", "under-file": "taken/runs", "name-is-file": "out"}[where]
+    if where == "name-is-file":
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "tiny").write_text("a file\n")
+    path = write_recipe(tmp_path, output=output)
+    line = _assert_clean_failure(["compress", str(path)], tmp_path, str(path), "key 'output'", "not a folder")
+    assert "is under the file" in line if where == "under-file" else "is a file" in line
+    assert {p.name for p in tmp_path.iterdir()} <= {"recipe.yaml", "taken", "out"}
+    assert not list(tmp_path.rglob("manifest.json"))
+
+
+def test_read_only_output_is_refused_before_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    real = Path.write_bytes
+
+    def read_only(self: Path, data: bytes) -> int:
+        if self.name == ".edgecv-write-probe":
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    path = write_recipe(tmp_path)
+    _assert_clean_failure(["compress", str(path)], tmp_path / "runs", str(path), "key 'output'",
+                          "read-only file system", "set output: to a writable folder")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_corrupt_image_is_refused_before_the_run_folder_exists(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    for name in ("cat", "dog"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8, 3), 60 * i, np.uint8)).save(tmp_path / "imgs" / name / f"{i}.png")
+    good = (tmp_path / "imgs" / "dog" / "1.png").read_bytes()
+    (tmp_path / "imgs" / "dog" / "1.png").write_bytes(good[: len(good) // 2])
+    path = write_recipe(tmp_path, data={"train": "imgs", "max_train_samples": None, "max_val_samples": None})
+    _assert_clean_failure(["compress", str(path)], tmp_path / "runs", str(path), "dog/1.png",
+                          "not a readable image", "skip_bad_images")
+    assert not (tmp_path / "runs").exists()

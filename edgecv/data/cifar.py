@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,15 +25,49 @@ def cifar_root(path: Path) -> Path | None:
     return None
 
 
+def _numpy_globals() -> dict[tuple[str, str], Any]:
+    """The only globals a CIFAR-10 batch (dicts of bytes, lists of ints and uint8 numpy arrays) refers to."""
+    core = getattr(np, "_core", None) or np.core
+    import _codecs
+
+    reconstruct, frombuffer = core.multiarray._reconstruct, core.numeric._frombuffer
+    return {
+        ("numpy.core.multiarray", "_reconstruct"): reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): reconstruct,
+        ("numpy.core.numeric", "_frombuffer"): frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): frombuffer,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): _codecs.encode,  # bytes pickled by Python 3 with protocol 2
+    }
+
+
+class _RefusedGlobal(pickle.UnpicklingError):
+    """A batch names a global that is not allowed."""
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and plain containers only: any other global is refused, so no code runs."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        allowed = _numpy_globals().get((module, name))
+        if allowed is None:
+            raise _RefusedGlobal(f"it refers to {module}.{name}, which a CIFAR-10 batch never holds")
+        return allowed
+
+
 def _read_batch(path: Path, field: str) -> tuple[np.ndarray, list[int]]:
     try:
         with open(path, "rb") as fh:
-            entry = pickle.load(fh, encoding="latin1")
-    except (OSError, pickle.UnpicklingError, EOFError) as exc:
+            entry = _BatchUnpickler(fh, encoding="latin1").load()
+        entry = {k.decode() if isinstance(k, bytes) else k: v for k, v in entry.items()}
+        return np.asarray(entry["data"], dtype=np.uint8), [int(label) for label in entry["labels"]]
+    except _RefusedGlobal as exc:
+        message = f"{field}: refused CIFAR-10 batch '{path}': {exc} (unpickling it could run code); extract the "
+        raise DataError(message + "official archive again", field=field) from exc
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, KeyError, TypeError, ValueError) as exc:
         message = f"{field}: cannot read CIFAR-10 batch '{path}' ({exc}); extract the archive again"
         raise DataError(message, field=field) from exc
-    entry = {k.decode() if isinstance(k, bytes) else k: v for k, v in entry.items()}
-    return np.asarray(entry["data"], dtype=np.uint8), list(entry["labels"])
 
 
 def cifar10_dataset(path: Path, train: bool, field: str) -> TensorDataset:

@@ -19,12 +19,22 @@ from edgecv.errors import DataError
 
 @dataclass
 class DataSplits:
-    """The train and val datasets of a recipe and the label names (index = class id)."""
+    """The datasets of a recipe and the label names (index = class id).
+
+    ``train`` trains; ``selection`` (held out from train, seeded) makes every decision: the best epoch, accuracy
+    control's fallback layers, and, for a recipe without train data, calibration; ``val`` is only reported.
+    """
 
     train: Dataset[Any]
     val: Dataset[Any]
     labels: list[str]
     source: str
+    selection: Dataset[Any] = None  # type: ignore[assignment]
+    selection_source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.selection is None:  # a caller that made no selection split: decide on val, and say so
+            self.selection, self.selection_source = self.val, "the val split (no selection split was made)"
 
     @property
     def num_classes(self) -> int:
@@ -70,31 +80,47 @@ def _detect(path: Path) -> str:
     return "imagefolder"
 
 
-def _open(path: Path, fmt: str, train: bool, field: str) -> tuple[Dataset[Any], list[str]]:
+def _open(path: Path, fmt: str, train: bool, field: str, skip_bad: bool = False) -> tuple[Dataset[Any], list[str]]:
     fmt = _detect(path) if fmt == "auto" else fmt
     if fmt == "cifar10":
         return cifar10_dataset(path, train, field), CIFAR10_CLASSES
-    dataset = image_folder(path, field)
+    dataset = image_folder(path, field, skip_bad=skip_bad)
     return dataset, dataset.classes
 
 
 def load_datasets(section: Any) -> DataSplits:
-    """Train and val splits for a recipe's ``data`` section (a DataSection). Raises DataError with the key."""
+    """Train, selection and val splits for a recipe's ``data`` section (a DataSection). Raises DataError with the key.
+
+    The selection split is ``data.selection_fraction`` of every class, held out from train (seeded by
+    ``data.seed``); without train data (a loaded model judged on ``data.val``) it is held out from val instead,
+    and it is then also what calibration and any training draw from. Either way no reported image decides anything.
+    """
     fmt = section.format
+    fraction, seed = section.selection_fraction, section.seed
     if fmt == "digits" or (fmt == "auto" and section.train is None and section.val is None):
         full, labels = digits_dataset(section.digits_size)
         train, val = seeded_split(full, section.val_fraction, section.seed)
         source = f"scikit-learn digits upsampled to {section.digits_size}px"
     elif section.train is None:
-        # validation only: a model that is loaded, not trained; calibration then draws from val
-        val, labels = _open(section.val, fmt, False, "data.val")
-        train, source = val, str(section.val)
+        # validation only (a loaded model): the selection images come out of val and serve as train too
+        val_all, labels = _open(section.val, fmt, False, "data.val", section.skip_bad_images)
+        val, selection = seeded_split(val_all, fraction, seed)
+        selection = _limit(selection, section.max_selection_samples, seed)
+        return DataSplits(
+            train=selection,
+            val=_limit(val, section.max_val_samples, seed),
+            labels=list(labels),
+            source=str(section.val),
+            selection=selection,
+            selection_source=f"{fraction:g} of every class of data.val, held out (seed {seed}); it is also the "
+            "calibration set, and the reported val images are the rest",
+        )
     else:
-        train, labels = _open(section.train, fmt, True, "data.train")
+        train, labels = _open(section.train, fmt, True, "data.train", section.skip_bad_images)
         if section.val is None:
             train, val = seeded_split(train, section.val_fraction, section.seed)
         else:
-            val, val_labels = _open(section.val, fmt, False, "data.val")
+            val, val_labels = _open(section.val, fmt, False, "data.val", section.skip_bad_images)
             if val_labels != labels:
                 raise DataError(
                     f"data.val: classes {val_labels[:5]}... differ from data.train's {labels[:5]}...; "
@@ -102,11 +128,14 @@ def load_datasets(section: Any) -> DataSplits:
                     field="data.val",
                 )
         source = f"train {section.train}, val {section.val or 'held out from train'}"
+    train, selection = seeded_split(train, fraction, seed)
     return DataSplits(
-        train=_limit(train, section.max_train_samples, section.seed),
-        val=_limit(val, section.max_val_samples, section.seed),
+        train=_limit(train, section.max_train_samples, seed),
+        val=_limit(val, section.max_val_samples, seed),
         labels=list(labels),
         source=source,
+        selection=_limit(selection, section.max_selection_samples, seed),
+        selection_source=f"{fraction:g} of every class of the training data, held out from training (seed {seed})",
     )
 
 

@@ -111,12 +111,15 @@ def _static_check(onnx_path: Path, device: DeviceProfile, force: bool) -> dict[s
     return {"ok": result.ok, "tensorrt": result.tensorrt, "opset": result.opset, "problems": problems}
 
 
-def _readme(device: DeviceProfile, plan: BuildPlan, name: str) -> str:
+def _readme(device: DeviceProfile, plan: BuildPlan, name: str, source: BundleSource) -> str:
+    art = source.artifact
     return "\n".join(
         [
             f"# {name}",
             "",
             f"For {device.display_name} (JetPack {device.software.jetpack}, TensorRT {device.software.tensorrt}).",
+            "",
+            f"Model: `{art.name}` ({art.precision} ONNX, engine {plan.precision}): {source.why}.",
             "",
             "On the device, in this folder:",
             "",
@@ -151,7 +154,7 @@ def _write_files(folder: Path, source: BundleSource, device: DeviceProfile, plan
     for module in RUNNER_MODULES:
         shutil.copyfile(runner_dir / module, folder / module)
     (folder / "run_bundle.py").chmod(0o755)
-    (folder / "README.md").write_text(_readme(device, plan, folder.name))
+    (folder / "README.md").write_text(_readme(device, plan, folder.name, source))
 
 
 def _manifest(
@@ -170,6 +173,8 @@ def _manifest(
         "device": device.name,
         "artifact": source.artifact.name,
         "precision": plan.precision,
+        "artifact_precision": source.artifact.precision,
+        "why": source.why,
         "run_dir": str(source.run_dir) if source.run_dir else None,
         "recipe_hash": source.recipe_hash,
         "versions": {
@@ -288,6 +293,7 @@ def deploy_run(
     """``edgecv deploy``: a bundle for ``device`` from a finished run, with the run's ``export.tensorrt`` options."""
     from edgecv.devices import load_device
     from edgecv.export.bundle_source import source_from_run
+    from edgecv.input_checks import describe_os_error
 
     profile = load_device(device)
     if profile.runtime != "tensorrt" or not profile.software.tensorrt:
@@ -295,7 +301,15 @@ def deploy_run(
             f"device '{profile.name}' deploys with {profile.runtime}; bundles are for TensorRT "
             "devices (`edgecv devices` lists them)"
         )
+    target = out or run_dir / "deploy"
+    above = next((p for p in [target, *target.parents] if p.exists()), target)
+    if not above.is_dir():
+        where = "is a file" if above == target else f"is under the file {above}"
+        raise UnsupportedError(f"--out {target} {where}, not a folder; give a folder for the bundles")
     source = source_from_run(run_dir, profile, artifact, images)
     recipe = json.loads((run_dir / "report.json").read_text()).get("recipe", {})
     options = TensorRTOptions.model_validate((recipe.get("export") or {}).get("tensorrt") or {})
-    return write_bundle(source, profile, out or run_dir / "deploy", options, force=force)
+    try:
+        return write_bundle(source, profile, target, options, force=force)
+    except OSError as exc:
+        raise describe_os_error(exc, exc.filename or target) from exc

@@ -29,6 +29,8 @@ class BundleSource:
     images: np.ndarray
     targets: np.ndarray
     validations: list[Validation] = field(default_factory=list)
+    why: str = "given"
+    """Why this artifact is the one bundled (see select_artifact)."""
     recipe_hash: str | None = None
     run_dir: Path | None = None
     libraries: dict[str, str] = field(default_factory=dict)
@@ -51,8 +53,39 @@ def serves(artifact: ModelArtifact, device: DeviceProfile) -> bool:
     return not artifact.targets or device.name in artifact.targets
 
 
-def select_artifact(artifacts: list[ModelArtifact], device: DeviceProfile, name: str | None) -> ModelArtifact:
-    """The ONNX artifact named ``name``, else the last ONNX artifact meant for ``device`` (the most compressed)."""
+PRECISION_ORDER = {"int8": 0, "mixed": 1, "fp16": 2, "fp32": 3}
+"""Most compressed first: INT8, INT8 with layers kept in float, FP16, FP32."""
+
+
+def compression_rank(artifact: ModelArtifact) -> tuple[int, float, float]:
+    """Sort key, most compressed first: precision, then MACs, then file size."""
+    macs = float(artifact.macs) if artifact.macs else float("inf")
+    return PRECISION_ORDER.get(artifact.precision, len(PRECISION_ORDER)), macs, float(artifact.size_bytes or 0)
+
+
+def final_artifact(artifacts: list[ModelArtifact], device: DeviceProfile) -> tuple[ModelArtifact, str] | None:
+    """The run's final artifact for ``device`` (the most compressed ONNX made for it) and why it was chosen.
+
+    The export stage's FP32 exports come after the quantize stage's artifacts in a run, so "the last one" would
+    bundle the uncompressed model; ranking by precision, MACs and size does not depend on the stage order.
+    """
+    candidates = [a for a in artifacts if a.format == "onnx" and serves(a, device)]
+    if not candidates:
+        return None
+    chosen = min(reversed(candidates), key=compression_rank)  # ties: the later one (it came out of more stages)
+    others = [f"{a.name} ({a.precision})" for a in candidates if a is not chosen]
+    why = (
+        f"the most compressed of the run's {len(candidates)} ONNX artifact(s) for {device.name} "
+        f"({chosen.precision}" + (f", {chosen.macs / 1e6:.1f} M MACs" if chosen.macs else "") + ")"
+        + (f"; the others: {', '.join(others)} (choose one with --artifact)" if others else "")
+    )
+    return chosen, why
+
+
+def select_artifact(
+    artifacts: list[ModelArtifact], device: DeviceProfile, name: str | None
+) -> tuple[ModelArtifact, str]:
+    """The ONNX artifact named ``name``, else the run's final artifact for ``device``; with the reason."""
     onnx = [a for a in artifacts if a.format == "onnx"]
     if name is not None:
         found = [a for a in onnx if a.name == name]
@@ -60,11 +93,11 @@ def select_artifact(artifacts: list[ModelArtifact], device: DeviceProfile, name:
             raise RecipeError(
                 f"no ONNX artifact '{name}' in the run; its ONNX artifacts: {', '.join(a.name for a in onnx) or 'none'}"
             )
-        return found[0]
-    candidates = [a for a in onnx if serves(a, device)]
-    if not candidates:
+        return found[0], f"named with --artifact ({found[0].precision})"
+    final = final_artifact(artifacts, device)
+    if final is None:
         raise RecipeError(f"the run has no ONNX artifact for device '{device.name}'; give one with --artifact")
-    return candidates[-1]
+    return final
 
 
 def to_model_size(image: torch.Tensor, pre: Preprocessing) -> torch.Tensor:
@@ -90,6 +123,27 @@ def sample_images(dataset: Any, pre: Preprocessing, count: int, seed: int = 0) -
     return images, np.asarray([int(label) for _, label in pairs], dtype=np.int64)
 
 
+def _file_in_run(run_dir: Path, recorded: Path, artifact: ModelArtifact) -> Path:
+    """The artifact's file in ``run_dir`` (also when the run was moved or copied; the path report.json recorded
+    may point at the original run, whose file must not stand in for a missing one), checked against its sha256."""
+    from edgecv.artifacts import sha256_file
+
+    path = Path(artifact.path)
+    if path.is_relative_to(recorded):  # else recorded outside its run folder: use it as recorded
+        path = run_dir / path.relative_to(recorded)
+    if not path.is_file():
+        raise RecipeError(
+            f"{run_dir}: the ONNX file of artifact '{artifact.name}' ({path}) is missing; "
+            "restore it or re-run the recipe"
+        )
+    if artifact.sha256 and sha256_file(path) != artifact.sha256:
+        raise RecipeError(
+            f"{path}: not the ONNX file run {run_dir} recorded for '{artifact.name}' (sha256 differs); "
+            "restore it or re-run the recipe"
+        )
+    return path
+
+
 def source_from_run(run_dir: Path, device: DeviceProfile, artifact: str | None, images: int) -> BundleSource:
     """Read a finished run: report.json for artifacts and validations, its recipe's data for the val images."""
     from edgecv.data import load_datasets
@@ -99,9 +153,8 @@ def source_from_run(run_dir: Path, device: DeviceProfile, artifact: str | None, 
     if not (run_dir / "report.json").is_file():
         raise RecipeError(f"{run_dir}: no report.json; give a finished run folder (runs/<name>/<run-id>)")
     report = load_report(run_dir)
-    chosen = select_artifact(report.artifacts, device, artifact)
-    if not Path(chosen.path).is_file():
-        raise RecipeError(f"{chosen.path}: the artifact's ONNX file is gone; re-run the recipe")
+    chosen, why = select_artifact(report.artifacts, device, artifact)
+    chosen = chosen.model_copy(update={"path": str(_file_in_run(run_dir, Path(report.run_dir), chosen))})
     pictures, targets = np.zeros((0, 3, *chosen.preprocessing.size), np.uint8), np.zeros((0,), np.int64)
     if images > 0:
         recipe = parse_recipe(dict(report.recipe), f"{run_dir}/report.json", run_dir)
@@ -112,6 +165,7 @@ def source_from_run(run_dir: Path, device: DeviceProfile, artifact: str | None, 
         images=pictures,
         targets=targets,
         validations=report.validations,
+        why=why,
         recipe_hash=report.recipe_hash,
         run_dir=run_dir,
         libraries=dict(report.environment.libraries),
@@ -124,7 +178,7 @@ def source_from_context(ctx: Any, device: DeviceProfile, images: int) -> BundleS
 
     artifacts = [a for r in ctx.results for a in r.outputs]
     validations = [Validation.model_validate(v) for r in ctx.results for v in r.metrics.get("validations", [])]
-    chosen = select_artifact(artifacts, device, None)
+    chosen, why = select_artifact(artifacts, device, None)
     pictures, targets = sample_images(ctx.splits.val, chosen.preprocessing, images)
     return BundleSource(
         artifact=chosen,
@@ -132,6 +186,7 @@ def source_from_context(ctx: Any, device: DeviceProfile, images: int) -> BundleS
         images=pictures,
         targets=targets,
         validations=validations,
+        why=why,
         recipe_hash=ctx.recipe.digest(),
         run_dir=ctx.run_dir,
         libraries=library_versions(),

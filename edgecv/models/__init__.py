@@ -65,8 +65,12 @@ def build_model(
     checkpoint: Path | None = None,
     pretrained: bool = False,
     kwargs: dict[str, Any] | None = None,
+    trust_checkpoint: bool = False,
 ) -> nn.Module:
     """Build ``arch`` with ``num_classes`` outputs, then load ``checkpoint`` (strictly) or pretrained weights.
+
+    ``checkpoint`` is read without running code from it (weights-only or safetensors); ``trust_checkpoint``
+    (``model.trust_checkpoint``) also accepts whole pickled modules and TorchScript, which can run code.
 
     Pretrained weights come only from the local torch hub cache (never downloaded); with a ``num_classes``
     other than the weights' own, all but the classifier is loaded and a warning says so. Returns the model
@@ -92,7 +96,7 @@ def build_model(
     if checkpoint is not None:
         from edgecv.models.checkpoint import load_checkpoint
 
-        load_checkpoint(model, checkpoint, arch=f"{arch} with {num_classes} classes")
+        load_checkpoint(model, checkpoint, arch=f"{arch} with {num_classes} classes", trust=trust_checkpoint)
     return model.eval()
 
 

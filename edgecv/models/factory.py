@@ -2,6 +2,9 @@
 
 The factory (a function or a class; ``module:Outer.attr`` reaches nested attributes) is called with
 ``num_classes=...`` when its signature accepts it, plus ``model.kwargs``, and must return an ``nn.Module``.
+This runs the user's code by design, but only a factory that can build a model: before anything is called,
+builtins and other non-Python callables (``os:system``), anything from Python's standard library, classes that
+are not ``nn.Module`` subclasses and functions annotated to return something else are refused.
 
 Example::
 
@@ -12,8 +15,12 @@ Example::
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import inspect
+import sys
+import types
+import typing
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -73,6 +80,85 @@ def resolve(spec: str) -> Callable[..., Any]:
     return target
 
 
+def check_factory(spec: str, factory: Any) -> None:
+    """Refuse, before calling it, a factory that cannot be a function or class building an nn.Module."""
+    target = factory
+    while isinstance(target, functools.partial):
+        target = target.func
+    module = getattr(target, "__module__", None) or ""
+    if module.split(".")[0] in sys.stdlib_module_names:
+        raise ModelError(
+            f"model.arch {spec!r} names {_kind(target)} of Python's standard library ({_name(target)}), not a "
+            "factory that builds a torch.nn.Module; name your own function or class",
+            field=FIELD,
+        )
+    if inspect.isclass(target):
+        if not issubclass(target, nn.Module):
+            raise ModelError(
+                f"model.arch {spec!r} is the class {_name(target)}, which is not a torch.nn.Module subclass",
+                field=FIELD,
+            )
+        return
+    function = target.__func__ if inspect.ismethod(target) else target
+    if not inspect.isfunction(function):
+        call = inspect.getattr_static(type(target), "__call__", None)
+        if not inspect.isfunction(call):
+            raise ModelError(
+                f"model.arch {spec!r} is a {type(target).__name__} ({_name(target)}), not a Python function or "
+                "class that builds a torch.nn.Module",
+                field=FIELD,
+            )
+        function = call
+    returns = _return_annotation(function)
+    if returns is not None and not _may_be_module(returns):
+        raise ModelError(
+            f"model.arch {spec!r} is annotated to return {_type_name(returns)}, not a torch.nn.Module; "
+            "name a factory that returns the model",
+            field=FIELD,
+        )
+
+
+def _kind(obj: Any) -> str:
+    if inspect.isbuiltin(obj):
+        return "a built-in function"
+    return "a class" if inspect.isclass(obj) else "a function" if inspect.isroutine(obj) else "an object"
+
+
+def _name(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', None) or '?'}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+
+
+def _return_annotation(function: types.FunctionType) -> Any | None:
+    """The resolved return annotation, or None when there is none or it cannot be resolved."""
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # unresolvable forward references: the result is checked after the call
+        return None
+    return hints.get("return")
+
+
+def _may_be_module(annotation: Any) -> bool:
+    """Whether a value of type ``annotation`` can be an nn.Module (unions count when any member can)."""
+    if annotation is Any or isinstance(annotation, typing.TypeVar):
+        return True
+    if annotation is type(None) or annotation is None:
+        return False
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_may_be_module(arg) for arg in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        return _may_be_module(typing.get_args(annotation)[0])
+    if origin is not None:
+        return isinstance(origin, type) and issubclass(origin, nn.Module)
+    if isinstance(annotation, type):
+        return issubclass(annotation, nn.Module) or issubclass(nn.Module, annotation)
+    return True  # a string or another construct edgecv does not interpret: checked after the call
+
+
+def _type_name(annotation: Any) -> str:
+    return annotation.__qualname__ if isinstance(annotation, type) else str(annotation)
+
+
 def _accepts(factory: Callable[..., Any], name: str) -> bool:
     try:
         params = inspect.signature(factory).parameters.values()
@@ -84,6 +170,7 @@ def _accepts(factory: Callable[..., Any], name: str) -> bool:
 def build_from_import_path(spec: str, num_classes: int, kwargs: dict[str, Any] | None = None) -> nn.Module:
     """Build the model the factory at ``spec`` returns, passing ``num_classes`` when it accepts it."""
     factory = resolve(spec)
+    check_factory(spec, factory)
     call_kwargs = dict(kwargs or {})
     if _accepts(factory, "num_classes"):
         call_kwargs.setdefault("num_classes", num_classes)
@@ -107,4 +194,7 @@ def build_from_import_path(spec: str, num_classes: int, kwargs: dict[str, Any] |
         raise ModelError(f"model.arch {spec!r}: calling it raised {type(exc).__name__}: {exc}", field=FIELD) from exc
     if not isinstance(model, nn.Module):
         raise ModelError(f"model.arch {spec!r} returned a {type(model).__name__}, not a torch.nn.Module", field=FIELD)
+    from edgecv.safe_load import trust_module_classes
+
+    trust_module_classes(spec.partition(":")[0], model)  # the run's own model.pt files may name these classes
     return model

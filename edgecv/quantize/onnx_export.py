@@ -72,7 +72,7 @@ def quantize_to_onnx(
     from edgecv.quantize.bn_fold import fold_batchnorm
     from edgecv.quantize.nncf_ptq import quantize_ptq
     from edgecv.quantize.schemes import SCHEMES
-    from edgecv.stages.params import QuantizeParams
+    from edgecv.stages.quantize import QuantizeParams
 
     params = params or QuantizeParams(type="quantize")
     chosen = SCHEMES[scheme]

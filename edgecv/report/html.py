@@ -16,6 +16,7 @@ from edgecv.report import htmlkit as k
 from edgecv.report import plots
 from edgecv.report.html_cells import (
     SOURCE_BADGE,
+    estimate_error_label,
     judged_header,
     judged_td,
     latency_text,
@@ -23,7 +24,7 @@ from edgecv.report.html_cells import (
     tradeoff_points,
 )
 from edgecv.report.html_compression import compression_section
-from edgecv.report.schema import Report, Validation
+from edgecv.report.schema import Report, Validation, splits_line
 from edgecv.report.verdicts import counts
 from edgecv.validate.budgets import LATENCY_BATCH
 
@@ -66,7 +67,9 @@ def _header(report: Report) -> str:
         ("run", Path(report.run_dir).name),
         ("created", report.created),
         ("recipe hash", report.recipe_hash[:12]),
-        ("data", f"{d.get('source', '?')}, {d.get('train_images', '?')} train / {d.get('val_images', '?')} val"),
+        ("data", f"{d.get('source', '?')}, {splits_line(d)}"),
+        ("decisions", str(d.get("decisions", "not recorded (a run made before the selection split)"))),
+        ("seeds", ", ".join(f"{name} {value}" for name, value in (d.get("seeds") or {}).items()) or "not recorded"),
         ("stages", k.seconds(report.total_seconds)),
         ("edgecv", report.edgecv_version),
     ]
@@ -94,10 +97,13 @@ def _devices(report: Report) -> str:
         rows = [v for v in report.validations if v.device == device]
         parts.append(f"<h3>{k.esc(device)} <small class='sub'>runtime: {k.esc(rows[0].backend)}</small></h3>")
         parts.append(_device_table(rows))
+    band = estimate_error_label(report)
     note = (
         "Top-1 through ONNX Runtime on this machine (or measured on the device when imported); Δ is against the "
         "first validated artifact (on the device when its top-1 is imported). Latency is p50 per batch in ms: "
-        "<b>~</b> marks an estimate from the device profile. Memory is estimated from the ONNX graph (weights + "
+        "<b>~</b> marks an estimate from the device profile"
+        + (f" (<span class=\"est-band\">{k.esc(band)}</span>)" if band else "")
+        + ". Memory is estimated from the ONNX graph (weights + "
         "peak layer activations, batch 1; runtime overhead not included). A column judged against a budget shows "
         "the limit and its source under its title; its cells read ✓ pass, ✗ fail or ? unknown, with the margin "
         "(limit − value; negative is over budget)."

@@ -35,6 +35,24 @@ def latency_text(v: Validation, batch: int) -> str:
     return text
 
 
+def estimate_error_label(report: Report) -> str | None:
+    """The estimator's measured out-of-sample error, to print beside estimated latencies; None without estimates.
+
+    Read from an estimate's detail in report.json (``error_band``); a report written before it was recorded gets
+    the current band, ``edgecv.validate.estimate.OUT_OF_SAMPLE_ERROR``.
+    """
+    estimated = [v for v in report.validations if v.latency_source == "estimated" or v.estimated]
+    for v in estimated:
+        for detail in v.estimate_detail.values():
+            if isinstance(detail, dict) and detail.get("error_band"):
+                return str(detail["error_band"])
+    if not estimated:
+        return None
+    from edgecv.validate.estimate import OUT_OF_SAMPLE_ERROR
+
+    return OUT_OF_SAMPLE_ERROR.label
+
+
 def latency_td(v: Validation, batch: int) -> str:
     return f'<td class="num">{latency_text(v, batch)}</td>'
 
@@ -46,7 +64,7 @@ def judged_td(text: str, x: Verdict | None, with_limit: bool = False) -> str:
         return f'<td class="num">{text}</td>'
     margin = "unknown" if x.margin is None else f"margin {x.margin:+.3g}".replace("-", "−")
     if with_limit:
-        margin += f"<br>≤ {x.limit:g} · {x.source}"
+        margin += f"<br>≤ {x.limit:g} · {esc(x.source)}"
     return (
         f'<td class="num {_STATE[x.passed]}" title="{esc(x.detail)}">{MARK[x.passed]} {text}'
         f"<small>{margin}</small></td>"
@@ -57,7 +75,7 @@ def judged_header(title: str, x: Verdict | None) -> str:
     """A column title, with ``≤ 0.1 ms · recipe`` under it when the column is judged against a budget."""
     if x is None:
         return title
-    return f'{title}<span class="sub">≤ {x.limit:g} {UNITS[x.budget]} · {x.source}</span>'
+    return f'{title}<span class="sub">≤ {x.limit:g} {UNITS[x.budget]} · {esc(x.source)}</span>'
 
 
 def tradeoff_points(report: Report, group: str = "") -> list[TradeoffPoint]:

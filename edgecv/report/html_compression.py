@@ -1,7 +1,8 @@
 """The "Compression" section of report.html: what the training, pruning and quantization stages decided.
 
-Training curves (val top-1 per epoch of every stage that trained), the residual blocks depth pruning removed and
-the channel-pruning rounds, and the layer sensitivity ranking of accuracy-controlled quantization.
+Training curves (selection-split top-1 per epoch of every stage that trained: what chose the best epoch), the
+residual blocks depth pruning removed and the channel-pruning rounds, and the layer sensitivity ranking of
+accuracy-controlled quantization.
 """
 
 from __future__ import annotations
@@ -16,14 +17,20 @@ RANKING_ROWS = 15
 
 
 def training_curves(report: Report) -> dict[str, list[float]]:
-    """``{stage: [val top-1 per epoch]}`` for the stages whose metrics carry an epoch history."""
+    """``{stage: [selection top-1 per epoch]}`` for the stages whose metrics carry an epoch history."""
     curves = {}
     for stage in report.stages:
         history = stage.metrics.get("history") or []
-        values = [h["val_top1"] for h in history if isinstance(h, dict) and h.get("val_top1") is not None]
+        values = [_epoch_top1(h) for h in history if isinstance(h, dict) and _epoch_top1(h) is not None]
         if values:
             curves[stage.stage] = values
     return curves
+
+
+def _epoch_top1(row: dict[str, Any]) -> float | None:
+    """One epoch's top-1 on the split that chose the best epoch (``val_top1`` in runs made before the split)."""
+    value = row.get("selection_top1", row.get("val_top1"))
+    return None if value is None else float(value)
 
 
 def _pruning(stage_name: str, metrics: dict[str, Any]) -> str:

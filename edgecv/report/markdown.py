@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from edgecv.report.schema import Report, Validation
+from edgecv.report.html_cells import estimate_error_label
+from edgecv.report.schema import Report, Validation, splits_line
 from edgecv.report.verdicts import STATE, margin_text, summary_line
 from edgecv.validate.budgets import UNITS
 
@@ -59,10 +60,11 @@ def render_markdown(report: Report) -> str:
         f"# edgecv report: {report.name}",
         "",
         f"Status **{report.status}**, {report.total_seconds:.1f} s of stages, recipe hash `{report.recipe_hash[:12]}`, "
-        f"edgecv {report.edgecv_version}. Data: {report.data.get('source', '?')} "
-        f"({report.data.get('train_images', '?')} train / {report.data.get('val_images', '?')} val images).",
+        f"edgecv {report.edgecv_version}. Data: {report.data.get('source', '?')} ({splits_line(report.data)}).",
         "",
     ]
+    if report.data.get("decisions"):
+        out += [f"Decisions: {report.data['decisions']} (selection: {report.data.get('selection')}).", ""]
     out += [
         "## Stages",
         "",
@@ -91,6 +93,7 @@ def render_markdown(report: Report) -> str:
         "Accuracy of the exported artifact through its runtime; latency p50 per batch "
         "(measured on this machine, measured on the device when imported, or estimated from the device "
         "profile: marked est.); memory is estimated (weights + peak activations at batch 1).",
+        *(["", f"Estimates (est.): {band}."] if (band := estimate_error_label(report)) else []),
         "",
         _table(
             ["artifact", "device", "precision", "top-1 %", "top-5 %", "device top-1 %", "size MB", "memory MB",

@@ -262,7 +262,7 @@ def training_curves_svg(curves: dict[str, list[float]]) -> str:
         longest = max(len(v) for v in curves.values())
         ax.set_xticks(range(1, longest + 1))
         ax.set_xlabel("epoch")
-        ax.set_ylabel("val top-1 (%)")
+        ax.set_ylabel("selection top-1 (%)")
         ax.margins(x=0.08, y=0.12)
         fig.legend(loc="outside upper center", ncols=min(len(curves), 4), fontsize=8)
 

@@ -78,3 +78,12 @@ class Report(BaseModel):
     validations: list[Validation] = []
     labels: list[str] = []
     total_seconds: float = 0.0
+
+
+def splits_line(data: dict[str, Any]) -> str:
+    """``1000 train / 111 selection / 200 val images`` from a report's data section (older runs: no selection)."""
+    parts = [f"{data.get('train_images', '?')} train"]
+    if "selection_images" in data:
+        parts.append(f"{data['selection_images']} selection")
+    parts.append(f"{data.get('val_images', '?')} val images")
+    return " / ".join(parts)

@@ -1,22 +1,15 @@
-"""What every stage sees and returns: the run context, the current model, and the Stage interface.
+"""What every stage sees while it runs: the run context and the current model (the Stage contract is in
+:mod:`edgecv.stages.contract`).
 
 A stage takes the current model (an artifact on disk, plus the torch module when it is a torch model), writes
 what it produces into its own folder, and returns a StageResult whose last output is the new current model.
-
-Example (a minimal stage)::
-
-    class Identity(Stage):
-        kind = "identity"
-        def run(self, ctx, current, folder):
-            return StageResult(stage=folder.name, kind=self.kind, outputs=[current.artifact])
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -26,7 +19,12 @@ from edgecv.data import DataSplits, make_loader
 from edgecv.devices import DeviceProfile
 from edgecv.evaluation import evaluate_torch
 from edgecv.model_stats import count_macs, count_params
-from edgecv.recipe import Recipe
+from edgecv.stages.contract import Stage
+
+if TYPE_CHECKING:
+    from edgecv.recipe import Recipe
+
+__all__ = ["CurrentModel", "RunContext", "Stage", "save_torch_artifact", "torch_val_metrics"]
 
 
 @dataclass
@@ -59,30 +57,27 @@ class CurrentModel:
         if self.module is None:
             if self.artifact.format != "torch":
                 raise TypeError(f"artifact {self.artifact.name} is {self.artifact.format}, not a torch model")
-            self.module = torch.load(self.artifact.path, map_location="cpu", weights_only=False)
+            from edgecv.safe_load import load_run_module
+
+            # weights-only with allow-listed module classes, after checking the sha256 the run recorded
+            self.module = load_run_module(Path(self.artifact.path), self.artifact.sha256)
         return self.module
-
-
-class Stage(ABC):
-    """One step of the pipeline. Subclasses set ``kind`` and implement ``run``."""
-
-    kind: str = "?"
-
-    def __init__(self, params: Any = None) -> None:
-        self.params = params
-
-    @abstractmethod
-    def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
-        """Do the stage's work into ``folder`` and return what it produced."""
 
 
 def save_torch_artifact(
     module: nn.Module, folder: Path, name: str, ctx: RunContext, parent: str | None, arch: str | None = None
 ) -> ModelArtifact:
-    """Save a whole module (architecture and weights: pruning changes shapes) and describe it as an artifact."""
+    """Save a whole module (architecture and weights: pruning changes shapes) and describe it as an artifact.
+
+    The file is read back by :func:`edgecv.safe_load.load_run_module`; a module that names a class it would
+    refuse is a ModelError here rather than on ``--resume``.
+    """
+    from edgecv.safe_load import check_run_module
+
     path = folder / "model.pt"
     module = module.cpu().eval()
     atomic_save(path, lambda tmp: torch.save(module, tmp))
+    check_run_module(path)
     return ModelArtifact(
         name=name,
         format="torch",

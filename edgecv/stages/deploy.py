@@ -9,27 +9,37 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edgecv.artifacts import ModelArtifact, StageResult, sha256_file
 from edgecv.console import info
 from edgecv.devices import load_device
-from edgecv.errors import RecipeError
-from edgecv.stages.base import CurrentModel, RunContext, Stage
+from edgecv.errors import EdgecvError, RecipeError
+from edgecv.stages.contract import ANY_FORMAT, Stage, StageCheck, register_stage
+
+if TYPE_CHECKING:
+    from edgecv.stages.base import CurrentModel, RunContext
 
 
+@register_stage
 class DeployStage(Stage):
     """Bundles for the recipe's ``export.bundles`` devices (params: the recipe's ExportSection)."""
 
     kind = "deploy"
+    accepts = ANY_FORMAT
 
-    def __init__(self, params: object = None) -> None:
-        super().__init__(params)
-        for name in getattr(params, "bundles", []):
-            device = load_device(name)
+    @classmethod
+    def check(cls, params: Any, check: StageCheck) -> None:
+        """Every bundle device is a known TensorRT device."""
+        for index, name in enumerate(getattr(params, "bundles", [])):
+            try:
+                device = load_device(name)
+            except EdgecvError as exc:
+                raise RecipeError(f"key 'export.bundles[{index}]': {exc}") from exc
             if device.runtime != "tensorrt" or not device.software.tensorrt:
                 raise RecipeError(
-                    f"export.bundles: '{name}' deploys with {device.runtime}, not TensorRT; bundles are for "
-                    "TensorRT devices (see `edgecv devices`)",
+                    f"key 'export.bundles[{index}]': '{name}' deploys with {device.runtime}, not TensorRT; bundles "
+                    "are for TensorRT devices (see `edgecv devices`)",
                     field="export.bundles",
                 )
 

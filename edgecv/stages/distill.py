@@ -6,45 +6,87 @@ model`` takes any zoo model or factory with an optional checkpoint instead.
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-from torch import nn
+from pydantic import Field
 
 from edgecv.artifacts import StageResult
-from edgecv.compress.distillation import Distiller
 from edgecv.errors import EdgecvError, RecipeError
-from edgecv.stages.base import CurrentModel, RunContext, Stage, save_torch_artifact, torch_val_metrics
-from edgecv.stages.export import REFERENCE_KINDS
-from edgecv.stages.params import DistillParams, DistillSettings
-from edgecv.stages.prune import stage_key
-from edgecv.training import pick_device, train_model
+from edgecv.stages.contract import REFERENCE_KINDS, Stage, StageCheck, register_stage, stage_key
+from edgecv.stages.params import DistillSettings, TrainParams
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from edgecv.compress.distillation import Distiller
+    from edgecv.stages.base import CurrentModel, RunContext
+
+
+class DistillParams(TrainParams, DistillSettings):
+    """Fine-tune the current (e.g. pruned) model with knowledge distillation from a teacher."""
+
+    type: Literal["distill"]
+    name: str | None = None
+    epochs: int = Field(5, ge=1, le=10_000)
+    lr: float = Field(0.01, gt=0)
 
 
 def load_teacher(ctx: RunContext, settings: DistillSettings, key: str) -> nn.Module:
     """The teacher network: the reference model of the run, or the one the settings name."""
-    spec = settings.teacher
-    if spec.source == "original":
+    import copy
+
+    from edgecv.stages.base import CurrentModel
+
+    if settings.teacher.source == "original":
         reference = [a for r in ctx.results if r.kind in REFERENCE_KINDS for a in r.outputs][-1]
         return copy.deepcopy(CurrentModel(artifact=reference).torch_module())
-    if spec.arch is None:
-        raise RecipeError(f"key '{key}.teacher.arch': give the teacher's architecture when teacher.source is 'model'")
+    return build_teacher(ctx.recipe, settings, ctx.splits.num_classes, key)
+
+
+def build_teacher(recipe: Any, settings: DistillSettings, num_classes: int, key: str) -> nn.Module:
+    """The teacher that ``teacher.source: model`` names, with its checkpoint loaded."""
     from edgecv.models import build_model
 
+    spec = settings.teacher
+    if spec.arch is None:
+        raise RecipeError(f"key '{key}.teacher.arch': give the teacher's architecture when teacher.source is 'model'")
     checkpoint = spec.checkpoint
-    if checkpoint is not None and not checkpoint.is_absolute() and ctx.recipe.source is not None:
-        checkpoint = ctx.recipe.source.parent / checkpoint
+    if checkpoint is not None and not checkpoint.is_absolute() and recipe.source is not None:
+        checkpoint = recipe.source.parent / checkpoint
     try:
-        return build_model(spec.arch, ctx.splits.num_classes, checkpoint=checkpoint)
+        return build_model(
+            spec.arch, num_classes, checkpoint=checkpoint, trust_checkpoint=recipe.model.trust_checkpoint
+        )
     except EdgecvError as exc:
         raise type(exc)(f"key '{key}.teacher': {exc}") from exc
 
 
+def check_distill_settings(recipe: Any, settings: DistillSettings, check: StageCheck) -> None:
+    """Before any work: a named teacher builds (checkpoint included) and the feature layers exist."""
+    if check.model is None:
+        return
+    from edgecv.data import load_datasets
+
+    teacher = check.model
+    if settings.teacher.source == "model":
+        num_classes = len(load_datasets(recipe.data).labels)
+        teacher = build_teacher(recipe, settings, num_classes, check.key)
+    student_names, teacher_names = dict(check.model.named_modules()), dict(teacher.named_modules())
+    for index, pair in enumerate(settings.features):
+        if pair.student not in student_names:
+            raise RecipeError(f"key '{check.key}.features[{index}].student': no module '{pair.student}' in the student")
+        if pair.teacher not in teacher_names:
+            raise RecipeError(f"key '{check.key}.features[{index}].teacher': no module '{pair.teacher}' in the teacher")
+
+
 def make_distiller(ctx: RunContext, student: nn.Module, settings: DistillSettings, key: str) -> Distiller:
     """A Distiller for ``student``; unknown feature layer names are recipe errors."""
+    import torch
+
+    from edgecv.compress.distillation import Distiller
+
     teacher = load_teacher(ctx, settings, key)
     student_names, teacher_names = dict(student.named_modules()), dict(teacher.named_modules())
     for index, pair in enumerate(settings.features):
@@ -61,17 +103,29 @@ TEACHER_MARGIN = 0.5
 """Top-1 points the student may end above its teacher before the stage warns."""
 
 
+@register_stage
 class DistillStage(Stage):
     """Train the current model with the task loss weighted (1 - alpha) plus the distillation terms."""
 
     kind = "distill"
+    Params = DistillParams
+    produces = "torch"
     params: DistillParams
 
+    @classmethod
+    def check(cls, params: DistillParams, check: StageCheck) -> None:
+        check_distill_settings(check.recipe, params, check)
+
     def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
+        import copy
+
+        from edgecv.stages.base import save_torch_artifact, torch_val_metrics
+        from edgecv.training import pick_device, train_model
+
         started = time.perf_counter()
         p = self.params
         student = copy.deepcopy(current.torch_module())
-        distiller = make_distiller(ctx, student, p, stage_key(ctx, p))
+        distiller = make_distiller(ctx, student, p, stage_key(ctx.recipe, p))
         distiller.to(pick_device())
         try:
             outcome = train_model(

@@ -8,28 +8,40 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from edgecv.artifacts import ModelArtifact, StageResult, sha256_file
-from edgecv.data import make_loader
-from edgecv.errors import ValidationFailure
-from edgecv.export.onnx import choose_opset, export_onnx
-from edgecv.runtime import OrtRunner, TorchRunner
-from edgecv.runtime.base import Runner
-from edgecv.stages.base import CurrentModel, RunContext, Stage
-from edgecv.validate.accuracy import runner_logits
-from edgecv.validate.parity import ParityResult, compare_outputs
+from edgecv.errors import RecipeError, ValidationFailure
+from edgecv.stages.contract import ANY_FORMAT, REFERENCE_KINDS, Stage, StageCheck, register_stage
 
-REFERENCE_KINDS = ("load", "train")
+if TYPE_CHECKING:
+    from torch import nn
+
+    from edgecv.runtime.base import Runner
+    from edgecv.stages.base import CurrentModel, RunContext
+    from edgecv.validate.parity import ParityResult
+
+MAX_LEGACY_OPSET = 17
+"""The highest opset torch's legacy exporter honours (the one that exports NNCF's fake-quantized modules)."""
+
+
+def export_opset(recipe: Any, devices: list[Any]) -> int:
+    """The recipe's opset, else the lowest limit among the target devices, capped at what the exporter honours."""
+    if recipe.export.opset is not None:
+        return int(recipe.export.opset)
+    return min([MAX_LEGACY_OPSET, *(d.software.max_onnx_opset for d in devices)])
 
 
 def parity_check(
     ctx: RunContext, reference: Runner, candidate: Runner, names: tuple[str, str], tolerance: object
 ) -> ParityResult:
     """Compare two runners on the first ``export.parity.samples`` val images."""
+    import torch
+
+    from edgecv.data import make_loader
+    from edgecv.validate.accuracy import runner_logits
+    from edgecv.validate.parity import compare_outputs
+
     samples = ctx.recipe.export.parity.samples
     subset = torch.utils.data.Subset(ctx.splits.val, range(min(samples, len(ctx.splits.val))))
     loader = make_loader(subset, ctx.preprocessing, 64)
@@ -43,8 +55,11 @@ def export_checked(
     precision: str = "fp32", targets: list[str] | None = None,
 ) -> tuple[ModelArtifact, ParityResult]:
     """Export ``module`` to ``path``, describe it as an artifact, and check parity with torch (raise if off)."""
+    from edgecv.export.onnx import export_onnx
+    from edgecv.runtime import OrtRunner, TorchRunner
+
     section = ctx.recipe.export
-    opset = choose_opset(section.opset, [d.software.max_onnx_opset for d in ctx.devices])
+    opset = export_opset(ctx.recipe, ctx.devices)
     spec = ctx.input_spec.model_copy(update={"dynamic_batch": section.dynamic_batch})
     export_onnx(module, spec, path, opset=opset, simplify=section.simplify)
     artifact = ModelArtifact(
@@ -64,6 +79,8 @@ def export_checked(
 
 def torch_artifacts_to_export(ctx: RunContext, current: CurrentModel) -> list[CurrentModel]:
     """The reference torch model (last load/train output) and the final torch model, if it is another one."""
+    from edgecv.stages.base import CurrentModel
+
     torch_outputs = [(r.kind, a) for r in ctx.results for a in r.outputs if a.format == "torch"]
     reference = [a for kind, a in torch_outputs if kind in REFERENCE_KINDS][-1]
     final = torch_outputs[-1][1]
@@ -71,10 +88,26 @@ def torch_artifacts_to_export(ctx: RunContext, current: CurrentModel) -> list[Cu
     return [current if a.name == current.artifact.name else CurrentModel(artifact=a) for a in chosen]
 
 
+@register_stage
 class ExportOnnxStage(Stage):
     """ONNX export (opset from the recipe or the target devices), simplification, checker, parity vs torch."""
 
     kind = "export-onnx"
+    accepts = ANY_FORMAT  # it exports the run's torch models, whatever the current one is
+    produces = "onnx"
+
+    @classmethod
+    def check(cls, params: Any, check: StageCheck) -> None:
+        """An opset the recipe forces must parse on every target device."""
+        opset = check.recipe.export.opset
+        too_old = [d for d in check.devices if opset is not None and opset > d.software.max_onnx_opset]
+        if too_old:
+            d = too_old[0]
+            raise RecipeError(
+                f"key 'export.opset': {d.name} (TensorRT {d.software.tensorrt}) parses ONNX opset "
+                f"{d.software.max_onnx_opset} at most, not {opset}; lower export.opset or remove it (the default "
+                "is the lowest limit of the target devices)"
+            )
 
     def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
         started = time.perf_counter()
@@ -87,7 +120,7 @@ class ExportOnnxStage(Stage):
             outputs.append(artifact)
             parities.append(parity.model_dump())
         metrics = {
-            "opset": choose_opset(ctx.recipe.export.opset, [d.software.max_onnx_opset for d in ctx.devices]),
+            "opset": export_opset(ctx.recipe, ctx.devices),
             "simplified": ctx.recipe.export.simplify,
             "parity": parities,
         }

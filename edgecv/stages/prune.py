@@ -2,45 +2,70 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-from torch import nn
+from pydantic import Field, model_validator
 
 from edgecv.artifacts import StageResult
-from edgecv.compress.depth import remove_blocks
-from edgecv.compress.pruning import ChannelPruner, classifier_heads, named_modules, recalibrate_batchnorm
-from edgecv.compress.sparsity import apply_2_4, sparsity_2_4_report
 from edgecv.console import info
-from edgecv.data import calibration_subset, make_loader
 from edgecv.errors import RecipeError
-from edgecv.model_stats import count_macs, count_params
-from edgecv.models.pruning import finalize_pruned
-from edgecv.stages.base import CurrentModel, RunContext, Stage, save_torch_artifact, torch_val_metrics
-from edgecv.stages.params import PruneParams
-from edgecv.training import train_model
+from edgecv.stages.contract import Stage, StageCheck, register_stage, stage_key
+from edgecv.stages.params import StrictModel, TrainParams
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from edgecv.stages.base import CurrentModel, RunContext
 
 
-def stage_key(ctx: RunContext, params: Any) -> str:
-    """``stages[i]``: how errors name this stage's entry in the recipe."""
-    for index, entry in enumerate(ctx.recipe.stages):
-        if entry is params:
-            return f"stages[{index}]"
-    return "stages"
+class PruneParams(StrictModel):
+    """Structured channel pruning with Torch-Pruning: the result is a physically smaller dense model."""
+
+    type: Literal["prune"]
+    name: str | None = None
+    importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l2"
+    ratio: float | None = Field(None, gt=0, lt=1, description="Fraction of channels removed (per layer or global)")
+    target_macs: float | None = Field(None, gt=0, lt=1, description="Keep this fraction of the MACs (iterative)")
+    target_params: float | None = Field(None, gt=0, lt=1, description="Keep this fraction of the parameters")
+    global_pruning: bool = False
+    round_to: int | None = Field(None, ge=1, description="Channel multiple; default: the target devices' alignment")
+    ignored_layers: list[str] = Field([], description="Module names left whole (the classifier head always is)")
+    steps: int = Field(1, ge=1, description="Prune in this many steps, fine-tuning between them")
+    finetune: TrainParams | None = Field(None, description="Fine-tuning between steps (and after the last)")
+    max_layer_ratio: float = Field(0.9, gt=0, lt=1, description="No layer loses more than this fraction")
+    recalibrate_bn: int = Field(20, ge=0, description="Train batches to re-estimate BatchNorm statistics after pruning")
+    remove_blocks: int = Field(
+        0, ge=0, description="First remove this many residual blocks (identity shortcut), least harmful first; "
+        "targets still count from the unpruned model"
+    )
+    sparsity_2_4: bool = Field(False, description="Also apply 2:4 semi-structured sparsity (Ampere-class GPUs)")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PruneParams:
+        if self.ratio is None and self.target_macs is None and self.target_params is None:
+            raise ValueError("give one target: ratio, target_macs or target_params")
+        if self.ratio is not None and (self.target_macs is not None or self.target_params is not None):
+            raise ValueError("ratio and target_macs/target_params exclude each other; keep one")
+        return self
 
 
 def calibration_loader(ctx: RunContext, batch_size: int) -> Any:
     """Batches of the recipe's calibration subset of train (class-balanced, seeded)."""
+    from edgecv.data import calibration_subset, make_loader
+
     subset = calibration_subset(ctx.splits.train, ctx.recipe.data.calibration_size, ctx.recipe.data.seed)
     return make_loader(subset, ctx.preprocessing, batch_size)
 
 
 def remove_residual_blocks(model: nn.Module, ctx: RunContext, p: PruneParams, key: str) -> list[dict[str, Any]]:
     """Depth pruning before channel pruning (edgecv.compress.depth); one line per removed block."""
+    import torch
+
+    from edgecv.compress.depth import remove_blocks
+
     try:
         images = torch.cat([batch for batch, _ in calibration_loader(ctx, 256)])
         removed = remove_blocks(model, p.remove_blocks, images, keep=p.ignored_layers)
@@ -53,6 +78,8 @@ def remove_residual_blocks(model: nn.Module, ctx: RunContext, p: PruneParams, ke
 
 def taylor_gradients(ctx: RunContext, batches: int = 4) -> Callable[[nn.Module], None]:
     """Fill .grad with the loss gradient on a few calibration batches (Taylor importance reads them)."""
+    from torch import nn
+
     loader = calibration_loader(ctx, 64)
 
     def compute(model: nn.Module) -> None:
@@ -66,26 +93,52 @@ def taylor_gradients(ctx: RunContext, batches: int = 4) -> Callable[[nn.Module],
     return compute
 
 
+@register_stage
 class PruneStage(Stage):
     """Removes channels until the target holds; see edgecv.compress.pruning for how."""
 
     kind = "prune"
+    Params = PruneParams
+    produces = "torch"
     params: PruneParams
 
-    def _check(self, ctx: RunContext) -> str:
-        key = stage_key(ctx, self.params)
-        p = self.params
-        if p.sparsity_2_4 and not any(d.sparsity_2_4 for d in ctx.devices):
+    @classmethod
+    def check(cls, params: PruneParams, check: StageCheck) -> None:
+        """2:4 sparsity needs a device that runs it; ignored layers and removable blocks must exist in the model."""
+        if params.sparsity_2_4 and not any(d.sparsity_2_4 for d in check.devices):
             raise RecipeError(
-                f"key '{key}.sparsity_2_4': none of validate.devices accelerates 2:4 sparsity "
+                f"key '{check.key}.sparsity_2_4': none of validate.devices accelerates 2:4 sparsity "
                 "(it needs an Ampere-class GPU such as Jetson Orin); remove it or target such a device"
             )
-        return key
+        if check.model is None:
+            return
+        from edgecv.compress.depth import removable_blocks
+        from edgecv.compress.pruning import named_modules
+
+        named_modules(check.model, params.ignored_layers, f"{check.key}.ignored_layers")
+        blocks = removable_blocks(check.model, params.ignored_layers)
+        if params.remove_blocks > len(blocks):
+            raise RecipeError(
+                f"key '{check.key}.remove_blocks': the model has {len(blocks)} removable residual blocks "
+                f"(identity shortcut, not in ignored_layers), not {params.remove_blocks}; lower it"
+            )
 
     def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
+        import copy
+
+        import torch
+
+        from edgecv.compress.pruning import ChannelPruner, classifier_heads, named_modules, recalibrate_batchnorm
+        from edgecv.compress.sparsity import apply_2_4, sparsity_2_4_report
+        from edgecv.data import make_loader
+        from edgecv.model_stats import count_macs, count_params
+        from edgecv.models.pruning import finalize_pruned
+        from edgecv.stages.base import save_torch_artifact, torch_val_metrics
+        from edgecv.training import train_model
+
         started = time.perf_counter()
-        key = self._check(ctx)
         p = self.params
+        key = stage_key(ctx.recipe, p)
         model = copy.deepcopy(current.torch_module()).cpu().eval()
         round_to = p.round_to or max(d.channel_alignment for d in ctx.devices)
         baseline = (count_macs(model, ctx.input_spec.shape), count_params(model))

@@ -17,37 +17,117 @@ Example (recipe)::
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-from torch import nn
+from pydantic import Field, model_validator
 
 from edgecv.artifacts import ModelArtifact, StageResult
 from edgecv.console import info
-from edgecv.data import calibration_subset, make_loader
 from edgecv.errors import RecipeError
-from edgecv.quantize.accuracy_control import Budget, search_float_layers
-from edgecv.quantize.bn_fold import FoldError, fold_batchnorm
-from edgecv.quantize.layers import Layer, model_layers, resolve_ignored
-from edgecv.quantize.nncf_ptq import Calibration, calibration_data, quantize_ptq, range_estimator
-from edgecv.quantize.onnx_export import export_for_trial, export_quantized, quantized_opset
-from edgecv.quantize.schemes import ArtifactPlan, Scheme, plan_artifacts
-from edgecv.quantize.sensitivity import rank_layers
-from edgecv.stages.base import CurrentModel, RunContext, Stage
-from edgecv.stages.params import QuantizeParams
+from edgecv.stages.contract import Stage, StageCheck, register_stage, stage_key
+from edgecv.stages.params import DistillSettings, StrictModel, TrainParams
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from edgecv.quantize.layers import Layer
+    from edgecv.quantize.nncf_ptq import Calibration
+    from edgecv.quantize.schemes import ArtifactPlan, Scheme
+    from edgecv.stages.base import CurrentModel, RunContext
 
 
-def stage_key(ctx: RunContext, params: Any) -> str:
-    """``stages[i]``: how errors name this stage's entry in the recipe."""
-    return next((f"stages[{i}]" for i, entry in enumerate(ctx.recipe.stages) if entry is params), "stages")
+class QuantParity(StrictModel):
+    """How close a quantized ONNX export must stay to the torch fake-quantized model it came from.
+
+    INT8 kernels round differently from fake quantization (int32 bias, requantization, fused ReLU), and deep
+    models amplify a one-step difference: ONNX Runtime vs NNCF's fake-quantized ResNet20 agreed on 98.6% of 2,000
+    val images (min cosine 0.994), where INT8 itself changes 4% of FP32's predictions. A wrong scale, axis or layout
+    drops agreement below 50%. So these judge agreement, not bit equality.
+    """
+
+    min_cosine: float = Field(0.99, gt=0, le=1, description="Lowest cosine similarity of any sample's logits")
+    min_top1_agreement: float = Field(0.95, gt=0, le=1, description="Fraction of samples with the same top-1")
+    max_abs_diff: float | None = Field(None, gt=0, description="Largest logit difference; None: not checked")
+
+
+class QuantizeParams(StrictModel):
+    """INT8 (post-training or quantization-aware) or FP16, in the scheme each target device runs.
+
+    Example (in a recipe)::
+
+        stages:
+          - type: quantize            # INT8 PTQ; one ONNX per quantization scheme the devices need
+            max_accuracy_drop: 0.5    # optional: keep the most sensitive layers in float until met
+    """
+
+    type: Literal["quantize"]
+    name: str | None = Field(None, description="Artifact name prefix; default: the precision (int8, fp16)")
+    precision: Literal["int8", "fp16"] = "int8"
+    method: Literal["ptq", "qat"] = Field("ptq", description="qat: PTQ, then fine-tuning through the quantizers")
+    scheme: Literal["auto", "tensorrt", "onnxruntime-cpu"] = Field(
+        "auto", description="auto: one artifact per scheme the target devices need (device profile quantization_scheme)"
+    )
+    calibration_size: int | None = Field(None, gt=0, description="Calibration images; default: data.calibration_size")
+    calibration_batch_size: int = Field(32, gt=0)
+    range_estimator: Literal[
+        "auto", "default", "minmax", "mean_minmax", "median_minmax", "mean_no_outliers", "percentile", "histogram"
+    ] = Field(
+        "auto",
+        description="Activation range estimator (NNCF's sets): auto = the scheme's (minmax for onnxruntime-cpu, "
+        "histogram for tensorrt); default = NNCF's own (mean of per-batch min/max)",
+    )
+    bias_correction: Literal["fast", "none"] = Field(
+        "fast", description="NNCF fast bias correction after quantizing, or none (NNCF's torch backend has no full one)"
+    )
+    fold_batchnorm: bool = Field(True, description="Fold BatchNorm into the preceding convs before quantizing")
+    ignored_scope: list[str] = Field(
+        [], description="Layers kept in float: module names (layer1.0.conv1) or regexes prefixed 're:'"
+    )
+    max_accuracy_drop: float | None = Field(
+        None, gt=0, description="Accuracy control: top-1 points (absolute) or percent (relative) INT8 may lose"
+    )
+    drop_type: Literal["absolute", "relative"] = "absolute"
+    accuracy_samples: int | None = Field(
+        None, gt=0, description="Selection-split images judged in accuracy control; default all"
+    )
+    ranking_samples: int = Field(200, gt=0, description="Calibration images for the layer sensitivity ranking")
+    max_float_layers: int | None = Field(None, ge=1, description="Accuracy control keeps at most this many in float")
+    parity: QuantParity = QuantParity()
+    qat: TrainParams | None = Field(None, description="QAT fine-tuning settings (method: qat); default 1 epoch")
+    distill: DistillSettings | None = Field(None, description="Distil QAT from a teacher (method: qat)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QuantizeParams:
+        if self.method != "qat" and (self.qat is not None or self.distill is not None):
+            raise ValueError("qat and distill settings need method: qat; set method: qat or remove them")
+        if self.precision == "fp16":
+            int8_only = {"method": self.method != "ptq", "max_accuracy_drop": self.max_accuracy_drop is not None,
+                         "ignored_scope": bool(self.ignored_scope)}
+            if any(int8_only.values()):
+                used = ", ".join(k for k, v in int8_only.items() if v)
+                raise ValueError(f"precision fp16 takes no {used} (INT8 settings); remove them or use int8")
+        if self.max_accuracy_drop is not None and self.method == "qat":
+            raise ValueError("max_accuracy_drop (accuracy control) applies to method ptq; QAT recovers by training")
+        if self.drop_type == "relative" and self.max_accuracy_drop is not None and self.max_accuracy_drop >= 100:
+            raise ValueError("a relative max_accuracy_drop is a percent of the FP32 top-1: give a value below 100")
+        for index, entry in enumerate(self.ignored_scope):
+            if entry.startswith("re:"):
+                try:
+                    re.compile(entry[3:])
+                except re.error as exc:
+                    raise ValueError(f"ignored_scope[{index}] {entry!r} is not a valid regex ({exc})") from exc
+        return self
 
 
 def float_source(ctx: RunContext, current: CurrentModel) -> tuple[ModelArtifact, nn.Module]:
     """The torch model to quantize: the current one, or the run's last torch artifact (after another quantize)."""
+    from edgecv.stages.base import CurrentModel
+
     if current.artifact is not None and current.artifact.format == "torch":
         return current.artifact, current.torch_module()
     torch_artifacts = [a for r in ctx.results for a in r.outputs if a.format == "torch"]
@@ -56,7 +136,15 @@ def float_source(ctx: RunContext, current: CurrentModel) -> tuple[ModelArtifact,
     return torch_artifacts[-1], CurrentModel(artifact=torch_artifacts[-1]).torch_module()
 
 
+def calibration_source(ctx: RunContext) -> str:
+    """Which images calibrated: the train split, or the selection split when the recipe has no train data."""
+    if ctx.splits.train is ctx.splits.selection:
+        return "selection split (class-balanced, seeded; the recipe has no train data)"
+    return "train split (class-balanced, seeded)"
+
+
 def _top1(ctx: RunContext, path: Path, loader: Any) -> float:
+    """Top-1 of an ONNX file through ONNX Runtime on ``loader``'s images."""
     from edgecv.runtime import OrtRunner
     from edgecv.validate.accuracy import evaluate_runner
 
@@ -64,16 +152,41 @@ def _top1(ctx: RunContext, path: Path, loader: Any) -> float:
         return evaluate_runner(runner, loader, ctx.splits.labels).top1
 
 
+@register_stage
 class QuantizeStage(Stage):
-    """INT8 or FP16 ONNX artifacts in the scheme each target device runs; the torch model stays the current one."""
+    """INT8 or FP16 ONNX artifacts in the scheme each target device runs, from the run's last torch model."""
 
     kind = "quantize"
+    Params = QuantizeParams
+    accepts = frozenset({"torch", "onnx"})  # after another quantize stage it takes the last torch model again
+    produces = "onnx"
     params: QuantizeParams
 
+    @classmethod
+    def check(cls, params: QuantizeParams, check: StageCheck) -> None:
+        """A device runs the precision, the opset allows per-channel Q/DQ, and a QAT teacher builds."""
+        from edgecv.errors import UnsupportedError
+        from edgecv.quantize.onnx_export import quantized_opset
+        from edgecv.quantize.schemes import plan_artifacts
+
+        plan_artifacts(params.precision, params.scheme, check.devices, check.key)
+        if params.precision == "int8":
+            try:
+                quantized_opset(check)
+            except UnsupportedError as exc:
+                raise RecipeError(f"key '{check.key}.precision': {exc}") from exc
+        if params.distill is not None:
+            from edgecv.stages.distill import check_distill_settings
+
+            check_distill_settings(check.recipe, params.distill, check)
+
     def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
+        from edgecv.quantize.onnx_export import quantized_opset
+        from edgecv.quantize.schemes import plan_artifacts
+
         started = time.perf_counter()
         p = self.params
-        key = stage_key(ctx, p)
+        key = stage_key(ctx.recipe, p)
         plans, notes = plan_artifacts(p.precision, p.scheme, ctx.devices, key)
         source, module = float_source(ctx, current)
         if p.precision == "fp16":
@@ -90,6 +203,8 @@ class QuantizeStage(Stage):
     # ------------------------------------------------------------------------------------------------ INT8
 
     def _prepare(self, module: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+        from edgecv.quantize.bn_fold import FoldError, fold_batchnorm
+
         if not self.params.fold_batchnorm:
             return module.eval(), {"folded": 0, "enabled": False}
         try:
@@ -103,6 +218,11 @@ class QuantizeStage(Stage):
         self, ctx: RunContext, module: nn.Module, source: ModelArtifact, plans: list[ArtifactPlan], folder: Path,
         key: str,
     ) -> tuple[list[ModelArtifact], dict[str, Any], list[str]]:
+        import torch
+
+        from edgecv.quantize.layers import model_layers, resolve_ignored
+        from edgecv.quantize.nncf_ptq import calibration_data
+
         p = self.params
         prepared, fold = self._prepare(module)
         example = torch.zeros(1, *ctx.input_spec.shape)
@@ -115,7 +235,7 @@ class QuantizeStage(Stage):
              f"BatchNorm folded into {fold['folded']} convs")
         metrics: dict[str, Any] = {
             "precision": "int8", "method": p.method, "calibration_size": calibration.images,
-            "calibration_source": "train split (class-balanced, seeded)", "range_estimator": p.range_estimator,
+            "calibration_source": calibration_source(ctx), "range_estimator": p.range_estimator,
             "bias_correction": p.bias_correction, "batchnorm": fold, "ignored_scope": [x.name for x in ignored],
             "schemes": [],
         }
@@ -140,6 +260,9 @@ class QuantizeStage(Stage):
         key: str, setup: tuple[Calibration, list[Layer], _AccuracyControl | None], outputs: list[ModelArtifact],
         metrics: dict[str, Any], warnings: list[str],
     ) -> None:
+        from edgecv.quantize.nncf_ptq import quantize_ptq, range_estimator
+        from edgecv.quantize.onnx_export import export_quantized
+
         p = self.params
         calibration, ignored, control = setup
         for plan in plans:
@@ -203,21 +326,26 @@ class _AccuracyControl:
 
     def __init__(self, ctx: RunContext, params: QuantizeParams, prepared: nn.Module, layers: list[Layer],
                  ignored: list[Layer], calibration: Calibration, folder: Path) -> None:
+        import torch
+
+        from edgecv.data import calibration_subset, make_loader
         from edgecv.export.onnx import export_onnx
+        from edgecv.quantize.accuracy_control import Budget
+        from edgecv.quantize.onnx_export import quantized_opset
 
         self.ctx, self.params, self.prepared, self.calibration = ctx, params, prepared, calibration
         self.ignored = ignored
         self.candidates = [x for x in layers if x not in ignored]
         self.budget = Budget(params.max_accuracy_drop or 0.0, params.drop_type)
-        val = ctx.splits.val
-        count = min(params.accuracy_samples or len(val), len(val))  # type: ignore[arg-type]
-        self.loader = make_loader(calibration_subset(val, count, ctx.recipe.data.seed), ctx.preprocessing, 256)
+        judged = ctx.splits.selection  # the decisions' images; the reported val split decides nothing
+        count = min(params.accuracy_samples or len(judged), len(judged))  # type: ignore[arg-type]
+        self.loader = make_loader(calibration_subset(judged, count, ctx.recipe.data.seed), ctx.preprocessing, 256)
         self.trials = Path(tempfile.mkdtemp(prefix="trials-", dir=folder))
         reference = export_onnx(prepared, ctx.input_spec, self.trials / "fp32.onnx", opset=quantized_opset(ctx))
         self.reference_top1 = _top1(ctx, reference, self.loader)
         ranking_set = calibration_subset(ctx.splits.train, params.ranking_samples, ctx.recipe.data.seed)
         self.images = torch.cat([x for x, _ in make_loader(ranking_set, ctx.preprocessing, 256)])
-        info(f"  accuracy control: FP32 top-1 {self.reference_top1:.2f}% on {count} val images, "
+        info(f"  accuracy control: FP32 top-1 {self.reference_top1:.2f}% on {count} selection images, "
              f"budget {self.budget.describe()}")
 
     def close(self) -> None:
@@ -225,10 +353,16 @@ class _AccuracyControl:
         shutil.rmtree(self.trials, ignore_errors=True)
 
     def _measure(self, quantized: nn.Module, scheme: Scheme, tag: str) -> float:
+        from edgecv.quantize.onnx_export import export_for_trial
+
         path = export_for_trial(self.ctx, quantized, self.trials / f"{tag}.onnx", scheme)
         return _top1(self.ctx, path, self.loader)
 
     def run(self, plan: ArtifactPlan, quantized: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+        from edgecv.quantize.accuracy_control import search_float_layers
+        from edgecv.quantize.nncf_ptq import quantize_ptq
+        from edgecv.quantize.sensitivity import rank_layers
+
         assert plan.scheme is not None
         scheme = plan.scheme
         initial = self._measure(quantized, scheme, f"{scheme.short}-0")
@@ -252,7 +386,8 @@ class _AccuracyControl:
         kept = [r.name for r in ranking[: outcome.float_layers]]
         return outcome.payload, {
             "budget": self.budget.describe(), "reference_top1": round(self.reference_top1, 3),
-            "samples": len(self.loader.dataset), "met": outcome.met, "float_layers": kept,  # type: ignore[arg-type]
+            "samples": len(self.loader.dataset), "judged_on": "selection split",  # type: ignore[arg-type]
+            "met": outcome.met, "float_layers": kept,
             "ranking_metric": "logit NMSE reduction with the layer in float, on calibration images",
             "ranking": [{**r.as_dict(), "kept_float": r.name in kept} for r in ranking],
             "trials": [t.as_dict() for t in outcome.trials],

@@ -3,18 +3,44 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
 
 from edgecv.artifacts import StageResult
-from edgecv.stages.base import CurrentModel, RunContext, Stage, save_torch_artifact, torch_val_metrics
-from edgecv.training import train_model
+from edgecv.stages.contract import Stage, register_stage
+from edgecv.stages.params import TrainParams
+
+if TYPE_CHECKING:
+    from edgecv.stages.base import CurrentModel, RunContext
 
 
+class FinetuneParams(TrainParams):
+    """Train the current model further (e.g. after pruning), with the same loop as ``train``.
+
+    Example (in a recipe)::
+
+        stages:
+          - {type: finetune, epochs: 3, lr: 0.01}
+    """
+
+    type: Literal["finetune"]
+    name: str | None = None
+    epochs: int = Field(1, ge=1, le=10_000)
+    lr: float = Field(0.01, gt=0)
+
+
+@register_stage
 class TrainStage(Stage):
-    """Train the current model with the shared loop; the best epoch (val top-1) becomes the output."""
+    """Train the current model with the shared loop; the best epoch (on the selection split) becomes the output."""
 
     kind = "train"
+    produces = "torch"
 
     def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
+        from edgecv.stages.base import save_torch_artifact, torch_val_metrics
+        from edgecv.training import train_model
+
         module = current.torch_module()
         outcome = train_model(
             module,
@@ -31,6 +57,7 @@ class TrainStage(Stage):
         metrics = {
             **torch_val_metrics(module, ctx),
             "best_epoch": outcome.best_epoch,
+            "best_epoch_chosen_on": "selection split",
             "history": outcome.history,
             "train_seconds": round(outcome.seconds, 2),
         }
@@ -44,7 +71,9 @@ class TrainStage(Stage):
         )
 
 
+@register_stage
 class FinetuneStage(TrainStage):
     """``type: finetune`` in a recipe's stages: more training of whatever the previous stage produced."""
 
     kind = "finetune"
+    Params = FinetuneParams

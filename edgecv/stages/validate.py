@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgecv.artifacts import ModelArtifact, StageResult
 from edgecv.console import info
 from edgecv.devices import DeviceProfile
 from edgecv.report.schema import Validation
-from edgecv.runtime import OrtRunner
-from edgecv.stages.base import CurrentModel, RunContext, Stage
-from edgecv.tasks.classification import ClassificationMetrics
-from edgecv.validate.accuracy import evaluate_runner
-from edgecv.validate.budgets import apply_budgets, budget_dict
-from edgecv.validate.estimate_latency import estimated_latencies
-from edgecv.validate.latency import LatencyResult, measure_latency
-from edgecv.validate.memory import estimate_memory
+from edgecv.stages.contract import ANY_FORMAT, Stage, register_stage
+from edgecv.validate.latency import LatencyResult
+
+if TYPE_CHECKING:
+    from edgecv.runtime import OrtRunner
+    from edgecv.stages.base import CurrentModel, RunContext
+    from edgecv.tasks.classification import ClassificationMetrics
 
 
 def exported_artifacts(ctx: RunContext, current: CurrentModel) -> list[ModelArtifact]:
@@ -32,12 +31,18 @@ def serves(artifact: ModelArtifact, device: DeviceProfile) -> bool:
     return not artifact.targets or device.name in artifact.targets
 
 
+@register_stage
 class ValidateStage(Stage):
     """Accuracy of each exported ONNX model on val through ONNX Runtime; latency per device and batch size."""
 
     kind = "validate"
+    accepts = ANY_FORMAT
 
     def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
+        from edgecv.runtime import OrtRunner
+        from edgecv.validate.accuracy import evaluate_runner
+        from edgecv.validate.budgets import apply_budgets
+
         started = time.perf_counter()
         section = ctx.recipe.validate_
         validations: list[Validation] = []
@@ -67,6 +72,9 @@ class ValidateStage(Stage):
     def _latency(
         runner: OrtRunner, artifact: ModelArtifact, device: DeviceProfile, ctx: RunContext
     ) -> tuple[list[LatencyResult], str, dict[str, Any]]:
+        from edgecv.validate.estimate_latency import estimated_latencies
+        from edgecv.validate.latency import measure_latency
+
         section = ctx.recipe.validate_
         if device.measurable_here:
             results = [
@@ -84,6 +92,9 @@ class ValidateStage(Stage):
     @staticmethod
     def _add_footprint(entry: Validation, artifact: ModelArtifact, device: DeviceProfile) -> None:
         """File size, estimated runtime memory at batch 1 and the device's own budgets, for the verdicts."""
+        from edgecv.validate.budgets import budget_dict
+        from edgecv.validate.memory import estimate_memory
+
         entry.model_size_mb = round(artifact.size_bytes / 1e6, 6) if artifact.size_bytes else None
         entry.device_budgets = budget_dict(device.budgets)
         precision = artifact.precision if artifact.precision in device.precisions else "fp32"

@@ -12,7 +12,11 @@ from edgecv.validate.latency import LatencyResult
 def estimated_latencies(
     artifact: ModelArtifact, device: DeviceProfile, batch_sizes: list[int]
 ) -> tuple[list[LatencyResult], str, dict[str, Any]]:
-    """Roofline estimates per batch size, or nothing (``"none"``) when the device has no peak figures."""
+    """Roofline estimates per batch size, or nothing (``"none"``) when the device has no peak figures.
+
+    Each batch's detail carries ``error_band``: the estimator's measured out-of-sample error, which reports print
+    next to estimated latencies.
+    """
     try:
         from edgecv.validate.estimate import estimate_latency
     except ImportError:
@@ -45,5 +49,6 @@ def estimated_latencies(
             "overhead_ms": est.overhead_ms,
             "precision": precision,
             "method": est.method,
+            "error_band": est.error_band.label,
         }
     return results, "estimated", detail

@@ -7,11 +7,13 @@ a warm-up, ONNX Runtime's spinning is off in OrtRunner, and the thread count is 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel
 
-from edgecv.runtime.base import Runner
+if TYPE_CHECKING:
+    from edgecv.runtime.base import Runner
 
 
 class LatencyResult(BaseModel):

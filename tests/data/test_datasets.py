@@ -16,6 +16,7 @@ from edgecv.data import calibration_subset, load_datasets, make_loader
 from edgecv.data.transforms import augment, to_model_input
 from edgecv.errors import DataError
 from edgecv.recipe import DataSection
+from tests.data.helpers import subset_indices
 
 
 def _image_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog"), per_class: int = 4) -> Path:
@@ -34,9 +35,10 @@ def test_digits_split_is_seeded_stratified_and_disjoint() -> None:
     first = load_datasets(DataSection(seed=3))
     again = load_datasets(DataSection(seed=3))
     other = load_datasets(DataSection(seed=4))
-    assert first.train.indices == again.train.indices and first.train.indices != other.train.indices
-    assert not set(first.train.indices) & set(first.val.indices)
-    assert len(first.train) + len(first.val) == 1797 and first.labels == [str(d) for d in range(10)]
+    train = subset_indices(first.train) | subset_indices(first.selection)  # the selection split is held out of train
+    assert subset_indices(first.train) == subset_indices(again.train) != subset_indices(other.train)
+    assert not train & subset_indices(first.val)
+    assert len(train) + len(first.val) == 1797 and first.labels == [str(d) for d in range(10)]
     val_labels = [int(first.val[i][1]) for i in range(len(first.val))]
     assert min(np.bincount(val_labels)) >= 30  # every digit is in val
     image, _ = first.train[0]
@@ -51,8 +53,9 @@ def test_image_folder_from_folder_and_tar_agree(tmp_path: Path) -> None:
     from_folder = load_datasets(DataSection(val=folder))
     from_tar = load_datasets(DataSection(val=archive))
     assert from_folder.labels == from_tar.labels == ["cat", "dog"]
-    assert len(from_folder.val) == len(from_tar.val) == 8
-    for i in range(8):
+    # without train data one image per class is held out of val as the selection split
+    assert len(from_folder.val) == len(from_tar.val) == 6 and len(from_folder.selection) == 2
+    for i in range(6):
         a, la = from_folder.val[i]
         b, lb = from_tar.val[i]
         assert la == lb and torch.equal(a, b)
@@ -70,10 +73,60 @@ def test_cifar10_batches_format(tmp_path: Path) -> None:
     with open(root / "batches.meta", "wb") as fh:
         pickle.dump({b"label_names": [b"x"] * 10}, fh)
     splits = load_datasets(DataSection(train=tmp_path, val=tmp_path))  # format detected from the folder
-    assert len(splits.train) == 100 and len(splits.val) == 20
+    assert len(splits.train) + len(splits.selection) == 100 and len(splits.selection) == 10 and len(splits.val) == 20
     image, label = splits.val[3]
     assert image.shape == (3, 32, 32) and label == 3
     assert torch.equal(image, torch.from_numpy(data[3].reshape(3, 32, 32)))
+
+
+def _cifar_pixels() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 255, (10, 3072), dtype=np.uint8)
+
+
+def _write_cifar(tmp_path: Path, protocol: int, test_batch: object = None) -> Path:
+    """CIFAR-10 batches laid out like the official archive (bytes keys, labels, filenames), plus the meta file."""
+    root = tmp_path / "cifar-10-batches-py"
+    root.mkdir()
+    data = _cifar_pixels()
+    batch = {b"batch_label": b"training batch", b"labels": list(range(10)), b"data": data,
+             b"filenames": [f"img_{i}.png".encode() for i in range(10)]}
+    for name in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]:
+        with open(root / name, "wb") as fh:
+            pickle.dump(test_batch if name == "test_batch" and test_batch is not None else batch, fh, protocol)
+    with open(root / "batches.meta", "wb") as fh:
+        pickle.dump({b"label_names": [b"x"] * 10}, fh, protocol)
+    return root
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_cifar10_batches_of_every_pickle_protocol_load(tmp_path: Path, protocol: int) -> None:
+    _write_cifar(tmp_path, protocol)
+    splits = load_datasets(DataSection(train=tmp_path, val=tmp_path))
+    assert len(splits.val) == 10 and splits.val[7][1] == 7
+    assert torch.equal(splits.val[7][0].flatten(), torch.from_numpy(_cifar_pixels()[7]))
+
+
+class _Payload:
+    """Unpickling it runs a shell command that creates a marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_tampered_cifar10_batch_is_refused_without_running_code(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    data = np.zeros((10, 3072), dtype=np.uint8)
+    root = _write_cifar(tmp_path, 2, {b"data": data, b"labels": list(range(10)), b"x": _Payload(marker)})
+    with pytest.raises(DataError, match=r"refused CIFAR-10 batch .*test_batch.*refers to \w+\.system") as info:
+        load_datasets(DataSection(train=tmp_path, val=tmp_path))
+    assert str(root / "test_batch") in str(info.value) and "\n" not in str(info.value)
+    assert info.value.field == "data.val"
+    assert not marker.exists()
 
 
 def test_missing_and_empty_folders_name_the_key(tmp_path: Path) -> None:

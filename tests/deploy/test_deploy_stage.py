@@ -29,7 +29,7 @@ def test_recipe_bundles_run_a_deploy_stage_after_validate(tmp_path: Path) -> Non
 
 def test_bundles_for_a_non_tensorrt_device_fail_before_any_work(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path, export={"bundles": ["host-cpu"]})
-    with pytest.raises(RecipeError, match=r"export\.bundles: 'host-cpu' deploys with onnxruntime"):
+    with pytest.raises(RecipeError, match=r"export\.bundles\[0\]': 'host-cpu' deploys with onnxruntime"):
         plan_recipe(recipe)
 
 

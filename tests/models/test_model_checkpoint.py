@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from edgecv.errors import ModelError
 from edgecv.models import build_model
 from edgecv.models.checkpoint import load_checkpoint
+from edgecv.recipe import ModelSection
 
 
 def _assert_loaded(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -31,19 +36,104 @@ def test_layouts_load(
     _assert_loaded(build_model("resnet20", num_classes=10, checkpoint=path), resnet20_state)
 
 
-def test_whole_pickled_module_loads(tmp_path: Path) -> None:
+class _Payload:
+    """Unpickling it runs a shell command that creates a marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_whole_pickled_module_is_refused_without_the_opt_in(tmp_path: Path) -> None:
+    path = tmp_path / "whole.pt"
+    torch.save(build_model("resnet20", num_classes=10), path)
+    with pytest.raises(ModelError) as info:
+        build_model("resnet20", num_classes=10, checkpoint=path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "refused" in message
+    assert "CifarResNet" in message and "torch.save(model.state_dict(), path)" in message
+    assert "safetensors" in message and "model.trust_checkpoint: true" in message
+    assert info.value.field == "model.checkpoint"
+
+
+def test_whole_pickled_module_loads_when_trusted(tmp_path: Path) -> None:
     source = build_model("resnet20", num_classes=10)
     path = tmp_path / "whole.pt"
     torch.save(source, path)
-    _assert_loaded(build_model("resnet20", num_classes=10, checkpoint=path), source.state_dict())
+    _assert_loaded(build_model("resnet20", num_classes=10, checkpoint=path, trust_checkpoint=True), source.state_dict())
 
 
-def test_extra_python_objects_fall_back_to_full_unpickling(
-    tmp_path: Path, resnet20_state: dict[str, torch.Tensor]
-) -> None:
+def test_extra_python_objects_need_the_opt_in(tmp_path: Path, resnet20_state: dict[str, torch.Tensor]) -> None:
     path = tmp_path / "with_args.pt"
     torch.save({"state_dict": resnet20_state, "args": argparse.Namespace(lr=0.1)}, path)
+    with pytest.raises(ModelError, match=r"refused: it pickles Python objects \(argparse.Namespace\)"):
+        build_model("resnet20", num_classes=10, checkpoint=path)
+    _assert_loaded(build_model("resnet20", num_classes=10, checkpoint=path, trust_checkpoint=True), resnet20_state)
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_reduce_payload_next_to_the_weights_never_runs(
+    tmp_path: Path, resnet20_state: dict[str, torch.Tensor], zipped: bool
+) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "payload.pt"
+    torch.save({"state_dict": resnet20_state, "extra": _Payload(marker)}, path, _use_new_zipfile_serialization=zipped)
+    with pytest.raises(ModelError, match=r"refused: it pickles Python objects \(\w+\.system\)") as info:
+        build_model("resnet20", num_classes=10, checkpoint=path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+    assert not marker.exists()
+
+
+def test_torchscript_is_refused_without_the_opt_in_and_loads_with_it(tmp_path: Path) -> None:
+    source = build_model("small_cnn", num_classes=10)
+    path = tmp_path / "scripted.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, but users still have such files
+        torch.jit.save(torch.jit.trace(source, torch.zeros(1, 3, 32, 32)), str(path))
+    with pytest.raises(ModelError, match="refused: it is a TorchScript archive") as info:
+        build_model("small_cnn", num_classes=10, checkpoint=path)
+    assert "corrupt" not in str(info.value) and "model.trust_checkpoint: true" in str(info.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model = build_model("small_cnn", num_classes=10, checkpoint=path, trust_checkpoint=True)
+    _assert_loaded(model, source.state_dict())
+
+
+@pytest.mark.parametrize("name", ["weights.safetensors", "weights.pt"])
+def test_safetensors_load_by_extension_or_content(
+    tmp_path: Path, resnet20_state: dict[str, torch.Tensor], name: str
+) -> None:
+    path = tmp_path / name
+    save_file({"module." + k: v.contiguous() for k, v in resnet20_state.items()}, str(path))
     _assert_loaded(build_model("resnet20", num_classes=10, checkpoint=path), resnet20_state)
+
+
+def test_corrupt_safetensors(tmp_path: Path) -> None:
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    with pytest.raises(ModelError, match="not a readable safetensors file") as info:
+        build_model("resnet20", num_classes=10, checkpoint=path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused(tmp_path: Path, resnet20_state: dict[str, torch.Tensor], bad: float) -> None:
+    state = {k: v.clone() for k, v in resnet20_state.items()}
+    state["layer2.0.conv1.weight"][0, 0, 0, 0] = bad
+    state["linear.weight"][0, 0] = bad
+    path = tmp_path / "diverged.pt"
+    torch.save(state, path)
+    with pytest.raises(ModelError, match=r"NaN or Inf in 'layer2.0.conv1.weight'") as info:
+        build_model("resnet20", num_classes=10, checkpoint=path)
+    assert str(path) in str(info.value) and "linear" not in str(info.value)
+
+
+def test_trust_checkpoint_is_an_explicit_opt_in() -> None:
+    field = ModelSection.model_fields["trust_checkpoint"]
+    assert field.default is False
+    assert "arbitrary code" in (field.description or "")
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -129,5 +219,7 @@ def test_pickled_module_of_unimportable_class(tmp_path: Path, monkeypatch: pytes
     torch.save(gone_net_mod.GoneNet(), path)
     monkeypatch.delitem(sys.modules, "gone_net_mod")
     (tmp_path / "gone_net_mod.py").unlink()
-    with pytest.raises(ModelError, match=r"cannot be imported.*state_dict"):
+    with pytest.raises(ModelError, match=r"refused: it pickles Python objects \(gone_net_mod.GoneNet\)"):
         load_checkpoint(torch.nn.Linear(2, 2), path)
+    with pytest.raises(ModelError, match=r"cannot be imported.*state_dict"):
+        load_checkpoint(torch.nn.Linear(2, 2), path, trust=True)

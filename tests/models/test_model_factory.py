@@ -15,6 +15,9 @@ from edgecv.models import build_model
 
 MODULE = "edgecv_test_user_nets"
 SOURCE = """
+import functools
+
+import numpy
 import torch
 from torch import nn
 
@@ -39,6 +42,36 @@ class Net(nn.Module):
 
     def forward(self, x):
         return self.fc(x)
+
+CALLS = []
+
+def annotated_int(num_classes) -> int:
+    CALLS.append("annotated_int")
+    return num_classes
+
+def annotated_none(num_classes) -> None:
+    CALLS.append("annotated_none")
+
+def annotated_optional(num_classes) -> nn.Module | None:
+    return nn.Linear(2, num_classes)
+
+def annotated_linear(num_classes) -> "nn.Linear":
+    return nn.Linear(2, num_classes)
+
+def annotated_unresolvable(num_classes) -> "NoSuchType":
+    return nn.Linear(2, num_classes)
+
+class NotAModule:
+    def __init__(self, num_classes=10):
+        CALLS.append("NotAModule")
+
+class Builder:
+    def __call__(self, num_classes: int) -> nn.Module:
+        return nn.Linear(2, num_classes)
+
+BUILDER = Builder()
+PARTIAL = functools.partial(make_net, width=4)
+NUMPY_BUILTIN = numpy.zeros
 """
 
 
@@ -97,6 +130,42 @@ def test_factory_errors(user_module: str, arch: str, pattern: str, field: str) -
     with pytest.raises(ModelError, match=pattern) as info:
         build_model(arch, num_classes=3)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("arch", "pattern"),
+    [
+        ("os:system", r"names a built-in function of Python's standard library \(posix.system\)"),
+        ("builtins:eval", r"names a built-in function of Python's standard library \(builtins.eval\)"),
+        ("shutil:rmtree", r"names a function of Python's standard library \(shutil.rmtree\)"),
+        ("collections:OrderedDict", "names a class of Python's standard library"),
+        (f"{MODULE}:NUMPY_BUILTIN", "not a Python function or class"),
+        (f"{MODULE}:NotAModule", "the class .*NotAModule, which is not a torch.nn.Module subclass"),
+        (f"{MODULE}:annotated_int", "annotated to return int, not a torch.nn.Module"),
+        (f"{MODULE}:annotated_none", "annotated to return NoneType"),
+    ],
+)
+def test_factories_that_cannot_build_a_module_are_refused_before_any_call(
+    user_module: str, arch: str, pattern: str
+) -> None:
+    with pytest.raises(ModelError, match=pattern) as info:
+        build_model(arch, num_classes=3)
+    assert info.value.field == "model.arch" and "\n" not in str(info.value)
+    assert getattr(sys.modules.get(user_module), "CALLS", []) == []
+
+
+def test_os_system_never_runs(tmp_path: Path, user_module: str) -> None:
+    marker = tmp_path / "pwned"
+    with pytest.raises(ModelError, match="standard library"):
+        build_model("os:system", num_classes=3, kwargs={"command": f"touch {marker}"})
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "attr", ["annotated_optional", "annotated_linear", "annotated_unresolvable", "BUILDER", "PARTIAL"]
+)
+def test_factories_that_may_return_a_module_are_allowed(user_module: str, attr: str) -> None:
+    assert isinstance(build_model(f"{user_module}:{attr}", num_classes=3), torch.nn.Module)
 
 
 def test_bad_kwargs_name_model_kwargs(user_module: str) -> None:

@@ -14,7 +14,7 @@ from edgecv.devices import load_device
 from edgecv.preflight import preflight
 from edgecv.recipe import parse_recipe
 from edgecv.stages.base import CurrentModel, RunContext, save_torch_artifact
-from edgecv.stages.params import QuantizeParams
+from edgecv.stages.quantize import QuantizeParams
 from edgecv.training import train_model
 from tests.conftest import tiny_recipe_data
 
@@ -45,7 +45,8 @@ def build_tiny(root: Path) -> Tiny:
     data = tiny_recipe_data(
         root, model={"arch": TINY_ARCH},
         train={"epochs": 5, "lr": 0.003, "optimizer": "adamw", "warmup_epochs": 0.5, "batch_size": 16},
-        data={"calibration_size": 64, "max_val_samples": 150}, export={"parity": {"samples": 100}},
+        data={"calibration_size": 64, "max_val_samples": 150, "selection_fraction": 0.2},
+        export={"parity": {"samples": 100}},
     )
     recipe = parse_recipe(data, "tiny.yaml", root)
     devices, splits, pre, spec, model = preflight(recipe)

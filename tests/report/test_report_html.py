@@ -74,7 +74,7 @@ def test_compression_section_shows_curves_removed_blocks_rounds_and_ranking(tiny
         "rounds": [{"step": 1, "macs_fraction": 0.497, "params_fraction": 0.393, "top1_pruned": 10.1,
                     "top1_bn_recalibrated": 30.74}]})
     distill = StageResult(stage="03-distill", kind="distill", metrics={"history": [
-        {"epoch": 1, "val_top1": 73.88}, {"epoch": 2, "val_top1": 78.78}]})
+        {"epoch": 1, "selection_top1": 73.88}, {"epoch": 2, "selection_top1": 78.78}]})
     quantize = StageResult(stage="04-quantize", kind="quantize", metrics={"schemes": [
         {"scheme": "onnxruntime-cpu", "accuracy_control": {"ranking": [
             {"name": "layer3.8.conv2", "score": 0.31, "kept_float": True},
