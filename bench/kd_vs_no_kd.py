@@ -59,7 +59,7 @@ def summarize(run_dir: Path, seconds: float | None) -> dict[str, Any]:
     return {
         "run_dir": str(run_dir), "wall_seconds": round(seconds if seconds is not None else report["total_seconds"], 1),
         "alpha": distill["alpha"], "epochs": len(distill["history"]),
-        "epoch_top1": [h.get("selection_top1", h.get("val_top1")) for h in distill["history"]],
+        "epoch_top1": [h.get("selection", h.get("val_top1")) for h in distill["history"]],
         "macs_fraction": round(stages["prune"]["metrics"]["macs_fraction"], 3),
         "params_fraction": round(stages["prune"]["metrics"]["params_fraction"], 3),
         "removed_blocks": [b["block"] for b in stages["prune"]["metrics"].get("removed_blocks", [])],

@@ -1,9 +1,10 @@
-"""What a run ran on: Python, the machine, and the version of every library that shapes the numbers."""
+"""What a run ran on: Python, the machine, the version of every library that shapes the numbers, and threads."""
 
 from __future__ import annotations
 
 import os
 import platform
+import sys
 from importlib import metadata
 
 from edgecv import __version__
@@ -36,8 +37,16 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def thread_counts() -> dict[str, int]:
+    """torch's CPU threads in effect (``threads.torch``, else torch's default); empty when torch is not loaded."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {}
+    return {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads()}
+
+
 def environment() -> Environment:
-    """The current machine and library versions."""
+    """The current machine, library versions and thread counts."""
     host = _host_figures()
     return Environment(
         python=platform.python_version(),
@@ -46,4 +55,5 @@ def environment() -> Environment:
         cpu=str(host["cpu"]),
         cpu_count=os.cpu_count() or 1,
         libraries=library_versions(),
+        threads=thread_counts(),
     )

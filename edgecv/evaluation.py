@@ -1,34 +1,31 @@
-"""Run a torch model over a loader and collect logits; the accuracy of a torch artifact."""
+"""The task metric of a torch model on a loader (through the same evaluator as every exported artifact).
+
+Example::
+
+    evaluate_torch(model, loader, labels, task=get_task("classification"))["top1"]
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from edgecv.tasks.classification import ClassificationMetrics
+from edgecv.runtime.torch_runner import TorchRunner
+from edgecv.validate.accuracy import evaluate_runner
 
-
-@torch.no_grad()
-def torch_logits(
-    model: nn.Module, loader: DataLoader[Any], device: torch.device | str = "cpu"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and labels of every batch, in loader order; the model is put in eval mode."""
-    model.eval()
-    outputs: list[np.ndarray] = []
-    targets: list[np.ndarray] = []
-    for images, labels in loader:
-        outputs.append(model(images.to(device)).float().cpu().numpy())
-        targets.append(np.asarray(labels))
-    return np.concatenate(outputs), np.concatenate(targets)
+if TYPE_CHECKING:
+    from edgecv.tasks.base import Task
 
 
 def evaluate_torch(
-    model: nn.Module, loader: DataLoader[Any], labels: list[str], device: torch.device | str = "cpu"
-) -> ClassificationMetrics:
-    """Classification metrics of a torch model on a loader."""
-    logits, targets = torch_logits(model, loader, device)
-    return ClassificationMetrics.from_logits(logits, targets, labels)
+    model: nn.Module,
+    loader: DataLoader[Any],
+    labels: list[str],
+    device: torch.device | str = "cpu",
+    task: Task | None = None,
+) -> dict[str, Any]:
+    """The task's metrics of a torch model on a loader; the model is put in eval mode."""
+    return evaluate_runner(TorchRunner(model, device=str(device)), loader, labels, task)

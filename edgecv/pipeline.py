@@ -1,10 +1,14 @@
 """Run a recipe's stages in order into a run folder, and resume a run from its last finished stage.
 
 Each stage writes ``<run>/<NN-kind>/`` and, last of all, ``stage.json`` (its StageResult, paths relative to the
-run folder). A stage folder with a stage.json is finished; on ``--resume`` it is read back instead of redone,
-after every file it lists is checked against its recorded sha256. Training also checkpoints every epoch, so an
-interrupted training stage resumes from its last epoch. An exception that escapes a stage becomes one line that
-names the stage and the run folder; its traceback goes to ``<run>/error.log``.
+run folder, and the stage's fingerprint). A stage folder with a stage.json is finished; on ``--resume`` it is read
+back instead of redone when its fingerprint still matches the recipe (:mod:`edgecv.resume`: the first stage
+that differs and every later one run again), after every file it lists is checked against its recorded sha256.
+Training also checkpoints every epoch, so an interrupted training stage resumes from its last epoch. Parity
+verdicts are judged here, from the comparisons a stage stored (:mod:`edgecv.validate.parity`): a warn-mode
+failure becomes a warning, a fail-mode one stops the run after the stage's result is stored, so a loosened
+tolerance re-judges it on ``--resume``. An exception that escapes a stage becomes one line that names the stage
+and the run folder; its traceback goes to ``<run>/error.log``.
 
 Example::
 
@@ -21,18 +25,30 @@ import time
 import traceback
 from pathlib import Path
 
+from rich.markup import escape
+
 from edgecv.artifacts import StageResult, atomic_write_json, atomic_write_text, sha256_file
 from edgecv.console import info
-from edgecv.errors import EdgecvError, RecipeError, StageFailure
+from edgecv.errors import EdgecvError, RecipeError, StageFailure, ValidationFailure
 from edgecv.input_checks import describe_os_error
 from edgecv.plan import Step, plan, plan_steps
 from edgecv.preflight import prefixed, preflight
 from edgecv.recipe import Recipe
 from edgecv.report.build import build_report, write_reports
 from edgecv.report.schema import Report
+from edgecv.resume import (
+    FINGERPRINT,
+    STARTED,
+    apply_resume,
+    describe,
+    fingerprint_record,
+    plan_resume,
+    read_stage_json,
+)
 from edgecv.run_dir import latest_run_dir, new_run_dir, run_lock, write_manifest
 from edgecv.run_paths import absolute_in_run, relative_to_run
 from edgecv.stages.base import CurrentModel, RunContext
+from edgecv.validate.parity import failed_verdicts, note_verdicts, rejudge_stage
 
 __all__ = ["Interrupted", "plan", "run_pipeline"]
 
@@ -54,7 +70,8 @@ def _finished(folder: Path, run_dir: Path) -> StageResult | None:
     if not path.is_file():
         return None
     try:
-        result = absolute_in_run(StageResult.model_validate_json(path.read_text()), run_dir)
+        data, _ = read_stage_json(path)  # its fingerprint was compared by plan_resume
+        result = absolute_in_run(StageResult.model_validate(data), run_dir)
     except ValueError as exc:
         raise RecipeError(f"--resume: {path} is not a stage result edgecv wrote ({exc.__class__.__name__}); "
                           "start a new run without --resume") from exc
@@ -75,20 +92,36 @@ def _finished(folder: Path, run_dir: Path) -> StageResult | None:
     return result
 
 
+def _store(step: Step, result: StageResult, run_dir: Path) -> None:
+    """Write the step's stage.json (its result and fingerprint) atomically; its presence means "finished"."""
+    data = relative_to_run(result, run_dir).model_dump(mode="json") | {FINGERPRINT: fingerprint_record(step)}
+    atomic_write_json(run_dir / step.folder / "stage.json", data)
+
+
 def _run_step(step: Step, ctx: RunContext, current: CurrentModel | None, run_dir: Path) -> StageResult:
-    """The step's result: read back when it finished before, else run now and stored (stage.json last)."""
+    """The step's result: read back when it finished before (its parity re-judged with the recipe's tolerances),
+    else run now and stored (stage.json last). A failed fail-mode parity verdict raises after it is stored."""
     folder = run_dir / step.folder
     result = _finished(folder, run_dir)
     if result is not None:
-        info(f"[{step.folder}] already finished; reusing it")
-        return result
-    info(f"[bold][{step.folder}][/bold] {step.stage.kind}")
-    folder.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    result = step.stage.run(ctx, current or CurrentModel(artifact=None), folder)  # type: ignore[arg-type]
-    result.seconds = round(time.perf_counter() - started, 3)
-    atomic_write_json(folder / "stage.json", relative_to_run(result, run_dir).model_dump(mode="json"))
-    info(f"  done in {result.seconds:.1f}s {_headline(result)}")
+        rejudged = rejudge_stage(result, ctx.recipe, run_dir)
+        info(f"[{step.folder}] already finished; reusing it{'; parity re-judged: ' if rejudged else ''}"
+             f"{', '.join(rejudged)}")
+        if rejudged:
+            _store(step, result, run_dir)
+    else:
+        info(f"[bold][{step.folder}][/bold] {step.stage.kind}")
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder / STARTED, {FINGERPRINT: fingerprint_record(step)})
+        started = time.perf_counter()
+        result = step.stage.run(ctx, current or CurrentModel(artifact=None), folder)  # type: ignore[arg-type]
+        result.seconds = round(time.perf_counter() - started, 3)
+        note_verdicts(result)
+        _store(step, result, run_dir)
+        info(f"  done in {result.seconds:.1f}s {_headline(result)}")
+    failed = failed_verdicts(result)
+    if failed:
+        raise ValidationFailure(f"{folder}: {failed[0]}")
     return result
 
 
@@ -111,11 +144,28 @@ def _failure(exc: Exception, step: Step | None, run_dir: Path) -> EdgecvError:
 
 
 def run_pipeline(recipe: Recipe, *, resume: bool = False, run_dir: Path | None = None) -> Report:
-    """Run (or resume) a recipe end to end and return its report. See the module docstring."""
+    """Run (or resume) a recipe end to end and return its report. See the module docstring.
+
+    ``threads.torch`` holds for the run only: torch's thread count is restored afterwards.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    try:
+        return _run_pipeline(recipe, resume, run_dir)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_pipeline(recipe: Recipe, resume: bool, run_dir: Path | None) -> Report:
+    """The run itself (see :func:`run_pipeline`)."""
     started = time.perf_counter()
     steps = plan_steps(recipe)
     if resume and run_dir is None:
         run_dir = latest_run_dir(recipe)
+    if run_dir is not None and (run_dir / "manifest.json").is_file():
+        plan_resume(run_dir, steps, recipe)  # a changed model or data: refused before any work
+    threads = apply_threads(recipe)
     devices, splits, pre, spec, model = preflight(recipe)
     info(
         f"data: {len(splits.train)} train / {len(splits.selection)} selection / {len(splits.val)} val images, "
@@ -125,7 +175,7 @@ def run_pipeline(recipe: Recipe, *, resume: bool = False, run_dir: Path | None =
         run_dir = run_dir or new_run_dir(recipe)
     except OSError as exc:
         raise describe_os_error(exc, recipe.output / recipe.name, "creating the run folder in") from exc
-    info(f"run folder: {run_dir}")
+    info(f"run folder: {run_dir}" + (f"; torch threads: {threads}" if recipe.threads.torch else ""))
     ctx = RunContext(
         recipe=recipe,
         run_dir=run_dir,
@@ -141,6 +191,7 @@ def run_pipeline(recipe: Recipe, *, resume: bool = False, run_dir: Path | None =
     previous_handler = signal.signal(signal.SIGTERM, _raise_interrupted)
     status, error, step = "running", None, None
     try:
+        _resume(run_dir, steps, recipe)
         write_manifest(run_dir, recipe, status, artifacts, [])
         for step in steps:
             result = _run_step(step, ctx, current, run_dir)
@@ -173,6 +224,25 @@ def run_pipeline(recipe: Recipe, *, resume: bool = False, run_dir: Path | None =
             write_manifest(run_dir, recipe, status, artifacts, [r.stage for r in ctx.results], error)
         lock.release()
     return report
+
+
+def _resume(run_dir: Path, steps: list[Step], recipe: Recipe) -> None:
+    """Under the run's lock: move aside the folders of the steps that run again, and say why in one line."""
+    if not (run_dir / "manifest.json").is_file():
+        return
+    plan = plan_resume(run_dir, steps, recipe)
+    moved = apply_resume(plan)
+    if plan.changed:
+        info(escape(describe(plan, moved)))  # recipe values may look like console markup
+
+
+def apply_threads(recipe: Recipe) -> int:
+    """Set torch's CPU threads from ``threads.torch`` (default: leave torch's own); the count in effect."""
+    import torch
+
+    if recipe.threads.torch is not None:
+        torch.set_num_threads(recipe.threads.torch)
+    return torch.get_num_threads()
 
 
 def _headline(result: StageResult) -> str:

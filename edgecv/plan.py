@@ -3,7 +3,8 @@
 A run is: load, train (when ``train.epochs`` > 0), the recipe's ``stages:`` in order, export-onnx, validate, and
 deploy (when ``export.bundles`` lists devices). :func:`check_plan` runs every stage's own check in that order and
 follows the format of the current model from one stage to the next, so a recipe that cannot run is refused in
-one line before a run folder exists.
+one line before a run folder exists. Each step carries the recipe settings it depends on and a fingerprint
+chained through the steps before it, which ``--resume`` compares (:mod:`edgecv.resume`).
 
 Example::
 
@@ -13,7 +14,9 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from edgecv.registry import stage_class
@@ -28,15 +31,62 @@ if TYPE_CHECKING:
 
 @dataclass
 class Step:
-    """One step of a run: its folder name, the recipe key that configures it, and the stage instance."""
+    """One step of a run: its folder name, the recipe key that configures it, and the stage instance.
+
+    ``settings`` are the recipe values the step depends on (:func:`step_settings`); ``fingerprint`` digests them
+    with the fingerprint of the step before, so it changes when anything a step's result depends on changes.
+    """
 
     folder: str
     key: str
     stage: Stage
+    settings: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+
+
+_EXPORT_ONLY_DEPLOY = ("bundles", "bundle_images", "tensorrt")
+"""``export`` keys only the deploy step reads."""
+
+
+def step_settings(recipe: Recipe, kind: str, key: str) -> dict[str, Any]:
+    """The recipe settings the step of ``kind`` (configured at ``key``) depends on, by recipe key.
+
+    A verdict's criteria are left out (``export.parity`` but its ``samples``, a quantize entry's ``parity``):
+    a changed tolerance re-judges the stored comparison instead of redoing the work (see
+    :mod:`edgecv.validate.parity`). Settings that only change speed (``data.workers``, threads) are left out too.
+    """
+    data = recipe.to_dict()
+    export, devices = data["export"], {"validate.devices": data["validate"]["devices"]}
+    compared = {"export.parity.samples": export["parity"]["samples"]}
+    if kind == "load":
+        loaded = {k: v for k, v in data["data"].items() if k != "workers"}
+        return {"task": data["task"], "seed": data["seed"], "model": data["model"], "data": loaded}
+    if kind == "train":
+        return {"train": data["train"]}
+    if kind == "export-onnx":
+        kept = {k: v for k, v in export.items() if k not in (*_EXPORT_ONLY_DEPLOY, "parity")}
+        return {"export": kept, **compared, **devices}
+    if kind == "validate":
+        return {"validate": data["validate"], "report.budgets": data["report"]["budgets"]}
+    if kind == "deploy":
+        return {f"export.{k}": export[k] for k in _EXPORT_ONLY_DEPLOY}
+    if key.startswith("stages["):
+        entry = {k: v for k, v in data["stages"][int(key[7:-1])].items() if k != "parity"}
+        settings: dict[str, Any] = {key: entry, **devices}  # devices shape stages (alignment, schemes)
+        if kind == "quantize":  # its exports and parity comparisons read these
+            settings |= {f"export.{k}": export[k] for k in ("opset", "simplify", "dynamic_batch")} | compared
+        return settings
+    return {k: v for k, v in data.items() if k not in ("name", "output", "report")}  # unknown: everything
+
+
+def fingerprint(folder: str, settings: dict[str, Any], before: str) -> str:
+    """sha256 of a step's folder, its settings and the fingerprint of the step before it."""
+    canonical = json.dumps({"step": folder, "settings": settings, "before": before}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def plan_steps(recipe: Recipe) -> list[Step]:
-    """The steps of ``recipe``, in the order they run (see the module docstring)."""
+    """The steps of ``recipe``, in the order they run (see the module docstring), with their fingerprints."""
     entries: list[tuple[str, str, Any]] = [("load", "model", None)]
     if recipe.train.epochs > 0:
         entries.append(("train", "train", recipe.train))
@@ -44,10 +94,12 @@ def plan_steps(recipe: Recipe) -> list[Step]:
     entries += [("export-onnx", "export", recipe.export), ("validate", "validate", recipe.validate_)]
     if recipe.export.bundles:
         entries.append(("deploy", "export.bundles", recipe.export))  # after validation measured their accuracy
-    return [
-        Step(f"{index:02d}-{kind}", key, stage_class(kind)(params))
-        for index, (kind, key, params) in enumerate(entries)
-    ]
+    steps, before = [], ""
+    for index, (kind, key, params) in enumerate(entries):
+        folder, settings = f"{index:02d}-{kind}", step_settings(recipe, kind, key)
+        before = fingerprint(folder, settings, before)
+        steps.append(Step(folder, key, stage_class(kind)(params), settings, before))
+    return steps
 
 
 def plan(recipe: Recipe) -> list[tuple[str, Stage]]:

@@ -76,6 +76,7 @@ def build_initial_model(recipe: Recipe, num_classes: int) -> nn.Module:
         pretrained=section.pretrained,
         kwargs=dict(section.kwargs),
         trust_checkpoint=section.trust_checkpoint,
+        search_paths=[recipe.source.parent] if recipe.source is not None else [],  # its own modules, first
     )
 
 

@@ -178,18 +178,13 @@ def manifest_status(run_dir: Path, manifest: dict[str, Any] | None = None) -> st
 
 
 def latest_run_dir(recipe: Recipe) -> Path:
-    """The newest run of this recipe's name, for ``--resume``; it must have been made by the same recipe."""
+    """The newest run of this recipe's name, for ``--resume``; whether its stages can be reused is decided per
+    stage (:mod:`edgecv.resume`), not by the recipe hash."""
     parent = recipe.output / recipe.name
     runs = sorted((p for p in parent.glob("*") if (p / "manifest.json").is_file()), key=lambda p: p.name)
     if not runs:
         raise RecipeError(f"--resume: no earlier run of '{recipe.name}' under {parent}; run without --resume")
     run = runs[-1]
-    recorded = read_manifest(run).get("recipe_hash")
-    if recorded != recipe.digest():
-        raise RecipeError(
-            f"--resume: {run} was made by a different recipe (hash {str(recorded)[:12]} vs {recipe.digest()[:12]}); "
-            "undo the recipe change or start a new run without --resume"
-        )
     if manifest_status(run) == KILLED:
         info(f"resuming {run}: its last run was {KILLED}")
     return run

@@ -7,7 +7,7 @@ so an interrupted run resumes from the last finished epoch.
 Example::
 
     outcome = train_model(model, splits, preprocessing, TrainParams(epochs=5), workdir=Path("runs/x/01-train"))
-    outcome.best_top1, outcome.history[-1]
+    outcome.best_score, outcome.history[-1]       # the task's primary metric on the selection split
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -29,13 +29,17 @@ from edgecv.data import DataSplits, make_loader
 from edgecv.evaluation import evaluate_torch
 from edgecv.stages.params import TrainParams
 
-ExtraLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-"""(images, student logits, labels) -> an extra loss term added to the task loss (e.g. distillation)."""
+if TYPE_CHECKING:
+    from edgecv.tasks.base import Task
+
+ExtraLoss = Callable[[torch.Tensor, Any, Any], torch.Tensor]
+"""(images, student outputs, targets) -> an extra loss term added to the task loss (e.g. distillation)."""
 
 
 @dataclass
 class TrainOutcome:
-    best_top1: float
+    best_score: float
+    """The best epoch's primary task metric (top-1 for classification) on the selection split."""
     best_epoch: int
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
@@ -105,8 +109,16 @@ def train_model(
     extra_modules: list[nn.Module] | None = None,
     workers: int = 0,
     task_weight: float = 1.0,
+    task: Task | None = None,
 ) -> TrainOutcome:
-    """Train ``model`` in place and leave it holding the best epoch's weights. See the module docstring."""
+    """Train ``model`` in place and leave it holding the best epoch's weights. See the module docstring.
+
+    ``task`` (default: classification) gives the loss and the metric the best epoch is chosen by.
+    """
+    from edgecv.tasks import get_task
+
+    task = task or get_task("classification")
+    metric = task.metric
     torch.manual_seed(params.seed)
     device = pick_device()
     model.to(device)
@@ -121,17 +133,16 @@ def train_model(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(steps_per_epoch * params.epochs, round(steps_per_epoch * params.warmup_epochs))
     )
-    criterion = nn.CrossEntropyLoss(label_smoothing=params.label_smoothing)
     use_amp = device.type == "cuda" and params.amp != "off"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     last, best = workdir / "last.pt", workdir / "best.pt"
-    outcome = TrainOutcome(best_top1=-1.0, best_epoch=0)
+    outcome = TrainOutcome(best_score=float("nan"), best_epoch=0)
     start_epoch = 0
     if last.is_file():
         state = _load_checkpoint(last, trainable, optimizer, scheduler)
         start_epoch, outcome.history = state["epoch"], state["history"]
-        outcome.best_top1, outcome.best_epoch = state["best_top1"], state["best_epoch"]
+        outcome.best_score, outcome.best_epoch = state.get("best_score", state.get("best_top1")), state["best_epoch"]
         outcome.resumed_from_epoch = start_epoch
         info(f"  resuming training after epoch {start_epoch}/{params.epochs}")
     started = time.perf_counter()
@@ -145,10 +156,10 @@ def train_model(
                 break
             images, labels = images.to(device), labels.to(device)
             with torch.autocast(device.type, enabled=use_amp):
-                logits = model(images)
-                loss = task_weight * criterion(logits, labels)
+                outputs = model(images)
+                loss = task_weight * task.loss(outputs, labels, label_smoothing=params.label_smoothing)
                 if extra_loss is not None:
-                    loss = loss + extra_loss(images, logits, labels)
+                    loss = loss + extra_loss(images, outputs, labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -160,17 +171,18 @@ def train_model(
             if steps_per_epoch >= 100 and (step + 1) % (steps_per_epoch // 4) == 0 and step + 1 < steps_per_epoch:
                 info(f"  epoch {epoch + 1}/{params.epochs}: batch {step + 1}/{steps_per_epoch}, "
                      f"loss {total_loss / seen:.4f}, {seen / (time.perf_counter() - epoch_started):.0f} img/s")
-        top1 = evaluate_torch(model, selection_loader, splits.labels, device).top1
+        score = float(metric.value(evaluate_torch(model, selection_loader, splits.labels, device, task)) or 0.0)
         row = {
             "epoch": epoch + 1,
             "loss": total_loss / max(1, seen),
-            "selection_top1": top1,
+            "selection": score,
+            "metric": metric.key,
             "lr": optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - epoch_started,
         }
         outcome.history.append(row)
-        if top1 > outcome.best_top1:
-            outcome.best_top1, outcome.best_epoch = top1, epoch + 1
+        if outcome.best_epoch == 0 or metric.drop(outcome.best_score, score) < 0:  # better than the best so far
+            outcome.best_score, outcome.best_epoch = score, epoch + 1
             atomic_save(best, lambda p: torch.save(model.state_dict(), p))
         atomic_save(
             last,
@@ -182,14 +194,15 @@ def train_model(
                     "rng": torch.get_rng_state(),
                     "epoch": e + 1,
                     "history": outcome.history,
-                    "best_top1": outcome.best_top1,
+                    "best_score": outcome.best_score,
                     "best_epoch": outcome.best_epoch,
                 },
                 p,
             ),
         )
         info(
-            f"  epoch {epoch + 1}/{params.epochs}  loss {row['loss']:.4f}  selection top-1 {top1:.2f}%  "
+            f"  epoch {epoch + 1}/{params.epochs}  loss {row['loss']:.4f}  selection {metric.label} "
+            f"{metric.show(score)}  "
             f"({row['seconds']:.1f}s)"
         )
     if best.is_file():

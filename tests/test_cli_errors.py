@@ -177,3 +177,14 @@ def test_corrupt_image_is_refused_before_the_run_folder_exists(tmp_path: Path) -
     _assert_clean_failure(["compress", str(path)], tmp_path / "runs", str(path), "dog/1.png",
                           "not a readable image", "skip_bad_images")
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("assignment", "key"),
+    [("threads.torch=0", "threads.torch"), ("export.parity.mode=maybe", "export.parity.mode"),
+     ("export.parity.min_margin=-1", "export.parity.min_margin")],
+)
+def test_bad_thread_and_parity_settings_name_the_key(tmp_path: Path, assignment: str, key: str) -> None:
+    path = write_recipe(tmp_path)
+    _assert_clean_failure(["compress", str(path), "--set", assignment], tmp_path / "runs", str(path), f"key '{key}'")
+    assert not (tmp_path / "runs").exists()

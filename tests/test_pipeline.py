@@ -43,10 +43,12 @@ def test_tiny_run_produces_a_complete_consistent_report(recipe_file: Path) -> No
     assert onnx_artifact.format == "onnx" and onnx_artifact.parent == "trained" and onnx_artifact.macs > 0
 
 
-def test_resume_refuses_a_changed_recipe(recipe_file: Path) -> None:
-    compress(recipe_file)
-    with pytest.raises(RecipeError, match="different recipe"):
-        compress(load_recipe(recipe_file, ["train.epochs=2"]), resume=True)
+def test_resume_refuses_changed_data_but_reruns_a_changed_training(recipe_file: Path) -> None:
+    first = compress(recipe_file)
+    with pytest.raises(RecipeError, match=r"another model or data \(data.max_train_samples changed"):
+        compress(load_recipe(recipe_file, ["data.max_train_samples=200"]), resume=True)
+    again = compress(load_recipe(recipe_file, ["train.epochs=2"]), resume=True)
+    assert again.run_dir == first.run_dir and len(again.stages[1].metrics["history"]) == 2
 
 
 def test_resume_without_a_run_is_an_error(recipe_file: Path) -> None:

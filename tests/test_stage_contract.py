@@ -142,3 +142,26 @@ def test_recipes_validate_without_importing_torch() -> None:
     script = "import sys, edgecv.recipe; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
+
+
+def test_a_full_disk_is_one_line_and_a_failed_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import edgecv.pipeline as pipeline
+
+    real = pipeline.atomic_write_json
+
+    def full_disk(path: Path, data: object) -> None:
+        if Path(path).parent.name == "01-train":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(pipeline, "atomic_write_json", full_disk)
+    result = runner.invoke(app, ["compress", str(write_recipe(tmp_path))])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "no space left on device" in errors[0] and "--resume" in errors[0]
+    (run,) = (tmp_path / "runs" / "tiny").iterdir()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "no space left" in manifest["error"]
+    assert not (run / "report.json").exists() and not (run / "01-train" / "stage.json").exists()

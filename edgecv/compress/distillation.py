@@ -10,6 +10,8 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,8 +39,11 @@ class Distiller:
     """Holds a frozen teacher and computes the distillation term for a batch of the student's training."""
 
     def __init__(self, student: nn.Module, teacher: nn.Module, *, temperature: float, alpha: float,
-                 features: list[tuple[str, str, float]], example: torch.Tensor) -> None:
+                 features: list[tuple[str, str, float]], example: torch.Tensor,
+                 logit_loss: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor] = kd_loss) -> None:
+        """``logit_loss(student outputs, teacher outputs, T)`` is the task's (logit KD for classification)."""
         self.teacher = teacher.eval()
+        self.logit_loss = logit_loss
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         self.temperature = temperature
@@ -62,11 +67,11 @@ class Distiller:
         self.adapters.to(device)
         return self
 
-    def loss(self, images: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
-        """alpha * logit KD + sum of weighted feature MSEs (features read from the forward pass just made)."""
+    def loss(self, images: torch.Tensor, student_outputs: torch.Tensor) -> torch.Tensor:
+        """alpha * the task's output KD + the weighted feature MSEs (features read from the forward pass just made)."""
         with torch.no_grad():
-            teacher_logits = self.teacher(images)
-        total = self.alpha * kd_loss(student_logits, teacher_logits, self.temperature)
+            teacher_outputs = self.teacher(images)
+        total = self.alpha * self.logit_loss(student_outputs, teacher_outputs, self.temperature)
         for (student_cap, teacher_cap, weight), adapter in zip(self.pairs, self.adapters, strict=True):
             s, t = adapter(student_cap.value), teacher_cap.value
             if s.shape[-2:] != t.shape[-2:]:

@@ -58,6 +58,23 @@ def named_modules(model: nn.Module, names: list[str], key: str) -> list[nn.Modul
     return found
 
 
+def attention_heads(model: nn.Module) -> dict[nn.Module, int]:
+    """``nn.MultiheadAttention`` -> its head count: Torch-Pruning prunes the embedding evenly across the heads."""
+    return {m: m.num_heads for m in model.modules() if isinstance(m, nn.MultiheadAttention)}
+
+
+def sync_widths(model: nn.Module) -> None:
+    """Update width attributes that ``forward`` reads after Torch-Pruning shrank the layers they describe.
+
+    torchvision's VisionTransformer reshapes the patch embedding with ``self.hidden_dim``; left stale after the
+    embedding is pruned, the next forward fails (``shape '[1, 768, 16]' is invalid``).
+    """
+    for module in model.modules():
+        projection = getattr(module, "conv_proj", None)
+        if isinstance(projection, nn.Conv2d) and isinstance(getattr(module, "hidden_dim", None), int):
+            module.hidden_dim = projection.out_channels
+
+
 class ChannelPruner:
     """Prunes a model in place, in small steps, until a channel ratio or a MACs/params fraction is reached."""
 
@@ -77,7 +94,7 @@ class ChannelPruner:
             model, example, importance=make_importance(importance), global_pruning=global_pruning,
             pruning_ratio=ratio if ratio is not None else max_layer_ratio, max_pruning_ratio=max_layer_ratio,
             iterative_steps=steps, ignored_layers=[*classifier_heads(model), *(ignored or [])],
-            round_to=round_to, customized_pruners=customized_pruners(),
+            round_to=round_to, customized_pruners=customized_pruners(), num_heads=attention_heads(model),
         )
         self.steps_taken = 0
         self.total_steps = steps
@@ -94,6 +111,7 @@ class ChannelPruner:
         if self.gradient_fn is not None:
             self.gradient_fn(self.model)
         self.pruner.step()
+        sync_widths(self.model)
         self.steps_taken += 1
         return True
 

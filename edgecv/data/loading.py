@@ -139,9 +139,39 @@ def load_datasets(section: Any) -> DataSplits:
     )
 
 
+def _subset_targets(dataset: Dataset[Any]) -> list[int]:
+    """The labels of ``dataset``, read through Subsets from the dataset below them (no image is decoded)."""
+    if isinstance(dataset, Subset):
+        below = _subset_targets(dataset.dataset)
+        return [below[i] for i in dataset.indices]
+    return [int(t) for t in _targets(dataset)]
+
+
 def calibration_subset(dataset: Dataset[Any], size: int, seed: int = 0) -> Dataset[Any]:
-    """A class-balanced, seeded subset of ``size`` images for calibration (PTQ, sensitivity ranking)."""
-    return _limit(dataset, size, seed)
+    """Exactly ``size`` images (all of them when there are fewer) for calibration, sensitivity ranking or a bundle:
+    classes in turn, in a seeded order, each class's images in a seeded order, so class counts differ by at most
+    one where the classes have enough images. Fewer images than classes leaves some classes out, with a warning.
+    """
+    if size >= len(dataset):  # type: ignore[arg-type]
+        return dataset
+    generator = torch.Generator().manual_seed(seed)
+    by_class: dict[int, list[int]] = {}
+    for index, label in enumerate(_subset_targets(dataset)):
+        by_class.setdefault(label, []).append(index)
+    queues = [[by_class[c][i] for i in torch.randperm(len(by_class[c]), generator=generator).tolist()]
+              for c in sorted(by_class)]
+    queues = [queues[i] for i in torch.randperm(len(queues), generator=generator).tolist()]
+    if size < len(queues):
+        from edgecv.console import warn
+
+        warn(f"a class-balanced subset of {size} images cannot hold {len(queues)} classes: {len(queues) - size} "
+             f"classes have no image in it; use at least {len(queues)} images to represent every class")
+    chosen: list[int] = []
+    for depth in range(max(map(len, queues))):
+        chosen += [queue[depth] for queue in queues if depth < len(queue)][: size - len(chosen)]
+        if len(chosen) == size:
+            break
+    return Subset(dataset, sorted(chosen))
 
 
 class Preprocessed(Dataset[tuple[torch.Tensor, int]]):

@@ -246,7 +246,11 @@ class TrtEngine:
         return [tuple(self.context.get_binding_shape(self.engine.get_binding_index(o))) for o in self.outputs]
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """Run one batch; return the first output. ``last_gpu_ms`` is the enqueue timed with CUDA events."""
+        """Run one batch; return the first output (see infer_all)."""
+        return next(iter(self.infer_all(batch).values()))
+
+    def infer_all(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Run one batch; return every output by name. ``last_gpu_ms`` is the enqueue timed with CUDA events."""
         batch = np.ascontiguousarray(batch, dtype=self.dtype(self.input_name))
         out_shapes = self._set_shape(tuple(batch.shape))
         hosts = [np.empty(s, dtype=self.dtype(o)) for o, s in zip(self.outputs, out_shapes, strict=True)]
@@ -268,7 +272,7 @@ class TrtEngine:
             self.cuda.dtoh(host, pointers[name], self.stream)
         self.cuda.sync(self.stream)
         self.last_gpu_ms = self.cuda.elapsed_ms(self.start, self.end)
-        return hosts[0]
+        return dict(zip(self.outputs, hosts, strict=True))
 
     def close(self) -> None:
         for ptr, _ in self.buffers.values():

@@ -78,20 +78,20 @@ def edgecv_accuracy_on_images(source: BundleSource) -> dict[str, Any] | None:
 
     from edgecv.data import make_loader
     from edgecv.runtime import OrtRunner
-    from edgecv.tasks.classification import ClassificationMetrics
+    from edgecv.tasks import get_task
     from edgecv.validate.accuracy import runner_logits
 
     dataset = TensorDataset(torch.from_numpy(source.images), torch.from_numpy(source.targets))
     loader = make_loader(dataset, source.artifact.preprocessing, 64)
     with OrtRunner(source.artifact.path) as runner:
         logits, targets = runner_logits(runner, loader)
-    metrics = ClassificationMetrics.from_logits(logits, targets, source.labels)
+    metrics = get_task("classification").evaluate({"logits": logits}, targets, source.labels)
     predicted = logits.argmax(axis=1)
     return {
-        "samples": metrics.samples,
+        "samples": metrics["samples"],
         "correct": int((predicted == targets).sum()),
-        "top1": metrics.top1,
-        "top5": metrics.top5,
+        "top1": metrics["top1"],
+        "top5": metrics["top5"],
         "predictions": predicted.tolist(),
         "backend": "onnxruntime-cpu",
     }

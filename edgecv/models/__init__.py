@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,11 +67,13 @@ def build_model(
     pretrained: bool = False,
     kwargs: dict[str, Any] | None = None,
     trust_checkpoint: bool = False,
+    search_paths: Sequence[Path] = (),
 ) -> nn.Module:
     """Build ``arch`` with ``num_classes`` outputs, then load ``checkpoint`` (strictly) or pretrained weights.
 
     ``checkpoint`` is read without running code from it (weights-only or safetensors); ``trust_checkpoint``
     (``model.trust_checkpoint``) also accepts whole pickled modules and TorchScript, which can run code.
+    ``search_paths`` (the recipe's folder) are searched first for the module of a ``package.module:factory``.
 
     Pretrained weights come only from the local torch hub cache (never downloaded); with a ``num_classes``
     other than the weights' own, all but the classifier is loaded and a warning says so. Returns the model
@@ -86,7 +89,7 @@ def build_model(
                 f"model.pretrained works only for zoo models, not {arch!r}; give your weights in model.checkpoint",
                 field="model.pretrained",
             )
-        model = build_from_import_path(arch, num_classes, kwargs)
+        model = build_from_import_path(arch, num_classes, kwargs, search_paths)
     elif pretrained:
         from edgecv.models.pretrained import load_pretrained
 

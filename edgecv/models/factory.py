@@ -2,6 +2,8 @@
 
 The factory (a function or a class; ``module:Outer.attr`` reaches nested attributes) is called with
 ``num_classes=...`` when its signature accepts it, plus ``model.kwargs``, and must return an ``nn.Module``.
+The module is imported from the recipe's folder first (``my_nets.py`` or ``my_nets/`` beside the recipe), then
+from sys.path (PYTHONPATH, installed packages); the folder is on sys.path only during the import.
 This runs the user's code by design, but only a factory that can build a model: before anything is called,
 builtins and other non-Python callables (``os:system``), anything from Python's standard library, classes that
 are not ``nn.Module`` subclasses and functions annotated to return something else are refused.
@@ -14,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import importlib
@@ -22,7 +25,8 @@ import sys
 import types
 import typing
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -37,18 +41,40 @@ def is_import_path(arch: str) -> bool:
     return ":" in arch
 
 
-def resolve(spec: str) -> Callable[..., Any]:
-    """Import ``package.module:attr`` and return the attribute; ModelError (``model.arch``) if impossible."""
+@contextlib.contextmanager
+def importable_from(folders: Sequence[Path]) -> Iterator[None]:
+    """``folders`` at the front of ``sys.path`` inside the block only (the recipe's folder, for its own modules)."""
+    added = [str(f) for f in folders if str(f) not in sys.path]
+    sys.path[:0] = added
+    importlib.invalidate_caches()  # a module written after start-up must be found
+    try:
+        yield
+    finally:
+        for entry in added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(entry)
+
+
+def _searched(folders: Sequence[Path]) -> str:
+    return ", ".join(str(f) for f in folders) + " and sys.path (PYTHONPATH)" if folders else "sys.path (PYTHONPATH)"
+
+
+def resolve(spec: str, search_paths: Sequence[Path] = ()) -> Callable[..., Any]:
+    """Import ``package.module:attr`` (``search_paths`` first, then sys.path) and return the attribute;
+    ModelError (``model.arch``) if impossible."""
     module_name, _, attr_path = spec.partition(":")
     if not module_name or not attr_path or ":" in attr_path:
         raise ModelError(f"model.arch {spec!r} is not an import path of the form 'package.module:factory'", field=FIELD)
     try:
-        module = importlib.import_module(module_name)
+        with importable_from(search_paths):
+            module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            top = module_name.split(".")[0]
             raise ModelError(
-                f"model.arch {spec!r}: module {module_name!r} cannot be imported ({exc}); install it or put "
-                "its folder on PYTHONPATH",
+                f"model.arch {spec!r}: module {module_name!r} cannot be imported ({exc}); searched "
+                f"{_searched(search_paths)}; put {top}.py or {top}/ beside the recipe, install it, or add its folder "
+                "to PYTHONPATH",
                 field=FIELD,
             ) from exc
         raise ModelError(
@@ -167,9 +193,14 @@ def _accepts(factory: Callable[..., Any], name: str) -> bool:
     return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
-def build_from_import_path(spec: str, num_classes: int, kwargs: dict[str, Any] | None = None) -> nn.Module:
-    """Build the model the factory at ``spec`` returns, passing ``num_classes`` when it accepts it."""
-    factory = resolve(spec)
+def build_from_import_path(
+    spec: str, num_classes: int, kwargs: dict[str, Any] | None = None, search_paths: Sequence[Path] = ()
+) -> nn.Module:
+    """Build the model the factory at ``spec`` returns, passing ``num_classes`` when it accepts it.
+
+    ``search_paths`` (the recipe's folder) are searched before sys.path while the module is imported.
+    """
+    factory = resolve(spec, search_paths)
     check_factory(spec, factory)
     call_kwargs = dict(kwargs or {})
     if _accepts(factory, "num_classes"):

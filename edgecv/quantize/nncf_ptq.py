@@ -39,6 +39,10 @@ RANGE_ESTIMATORS = {
     "histogram": "HISTOGRAM",
 }
 """Recipe names -> ``nncf.quantization.range_estimator.RangeEstimatorParametersSet`` members (activations)."""
+FLOAT_OP_TYPES = ("layer_norm", "group_norm")
+"""NNCF op types always kept in float. Neither ONNX Runtime nor TensorRT runs a normalization in INT8, and NNCF
+3.4's torch backend quantizes their 1-D weight per-channel from per-tensor statistics and fails (``shape '[768]' is
+invalid for input of size 1`` on ViT and ConvNeXt); their inputs stay float, the Linear/Conv after them quantize."""
 
 
 @dataclass
@@ -87,7 +91,8 @@ def nncf_arguments(scheme: Scheme, params: Any, ignored_nodes: list[str]) -> dic
     return {
         "preset": preset,
         "fast_bias_correction": True,  # NNCF's torch backend implements only the fast variant
-        "ignored_scope": nncf.IgnoredScope(names=list(ignored_nodes)) if ignored_nodes else None,
+        # names are resolved against the model before (edgecv.quantize.layers); the types may be absent
+        "ignored_scope": nncf.IgnoredScope(names=list(ignored_nodes), types=list(FLOAT_OP_TYPES), validate=False),
         "advanced_parameters": advanced,
     }
 
@@ -98,9 +103,13 @@ def quantize_ptq(
     """NNCF PTQ of ``model`` (left untouched) in ``scheme``; returns the fake-quantized torch model."""
     import nncf
 
+    from edgecv.quantize.output_quantizers import add_output_quantizers
+
     kwargs = nncf_arguments(scheme, params, ignored_nodes)
     logging.getLogger("nncf").setLevel(logging.ERROR)
     quantized = nncf.quantize(model.eval(), calibration.dataset, subset_size=calibration.batches, **kwargs)
+    if scheme.quantize_conv_outputs:
+        add_output_quantizers(quantized, calibration)  # ONNX Runtime fuses a conv only with its output quantized
     if scheme.signed_activations:
         force_signed_activations(quantized)
     return quantized.eval()
@@ -132,4 +141,28 @@ def strip_quantized(model: nn.Module, example: torch.Tensor) -> nn.Module:
     from nncf.parameters import StripFormat
 
     stripped = nncf.strip(model, do_copy=True, strip_format=StripFormat.NATIVE, example_input=example)
+    convert_shared_quantizers(stripped)
     return stripped.eval()
+
+
+def convert_shared_quantizers(model: nn.Module) -> int:
+    """Replace the NNCF quantizers ``nncf.strip`` left behind by torch FakeQuantize; return how many hooks changed.
+
+    A quantizer shared by several hooks (unified scales on the inputs of a ``torch.cat``) is one module under
+    several names; ``nncf.strip`` walks the de-duplicated names and replaces it under the first only. The others
+    would export as OpenVINO ``FakeQuantize`` custom ops, which ONNX Runtime and TensorRT cannot load. Shared
+    quantizers are activation quantizers, so no weight needs the half-range clamp ``nncf.strip`` applies.
+    """
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+    from nncf.torch.quantization.layers import BaseQuantizer
+    from nncf.torch.quantization.strip import convert_to_torch_fakequantizer
+
+    storage = get_hook_storage(model)
+    left = [(name, module) for name, module in storage.named_modules(remove_duplicate=False)
+            if name.count(".") == 2 and isinstance(module, BaseQuantizer)]  # depth 2: hook modules (see named_hooks)
+    converted: dict[int, nn.Module] = {}
+    for name, module in left:
+        if id(module) not in converted:
+            converted[id(module)] = convert_to_torch_fakequantizer(module)
+        storage.set_submodule(name, converted[id(module)])
+    return len(left)

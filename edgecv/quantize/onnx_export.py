@@ -1,7 +1,8 @@
 """Export a quantized torch model as the QDQ ONNX artifact of one scheme, checked three ways.
 
 1. Parity: ONNX Runtime's output against the torch fake-quantized model it came from (not the FP32 model), with
-   the INT8 tolerances of ``quantize.parity``; checked again after the file is rewritten.
+   the INT8 tolerances of ``quantize.parity``, before and after the file is rewritten; the rewritten file's
+   verdict is the one judged (by the pipeline, see :mod:`edgecv.validate.parity`).
 2. TensorRT rules (:mod:`edgecv.export.tensorrt_rules`) for every TensorRT target device: a TensorRT-scheme export
    that fails them is an error; another scheme served to a TensorRT device gets a warning naming rule and node.
 3. ONNX Runtime fusion (CPU scheme): how many convs became QLinearConv in the graph ORT executes.
@@ -29,6 +30,7 @@ from edgecv.quantize.nncf_ptq import Calibration, strip_quantized
 from edgecv.quantize.onnx_graph import layer_counts, ort_fusion
 from edgecv.quantize.qdq_rewrites import quantize_gemm_bias, sink_dequantize
 from edgecv.quantize.schemes import ArtifactPlan, Scheme
+from edgecv.quantize.standard_ops import require_standard_ops
 
 MIN_QDQ_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (the axis attribute)
 
@@ -55,6 +57,7 @@ def write_qdq_onnx(quantized: nn.Module, spec: InputSpec, path: Path, *, opset: 
     """Export an NNCF-quantized model as QDQ ONNX, store int8 weights if asked, compact; return weights stored."""
     stripped = strip_quantized(quantized, torch.zeros(1, *spec.shape))
     export_onnx(stripped, spec, path, opset=opset, simplify=True)
+    require_standard_ops(onnx.load(str(path)), path.name)  # before anything loads it: a custom op crashes ORT
     return _rewrite(path, int8_weights)
 
 
@@ -123,26 +126,27 @@ def export_quantized(
 ) -> tuple[ModelArtifact, dict[str, Any], list[str]]:
     """Export, rewrite (int8 weights for the CPU scheme, compact names), check; return artifact, metrics, warnings."""
     from edgecv.runtime import OrtRunner, TorchRunner
-    from edgecv.stages.export import export_checked, parity_check
+    from edgecv.stages.contract import stage_key
+    from edgecv.stages.export import comparison_path, export_checked, parity_check
 
     assert plan.scheme is not None
     quantized_opset(ctx)
     stripped = strip_quantized(quantized, torch.zeros(1, *ctx.input_spec.shape))
+    key = f"{stage_key(ctx.recipe, params)}.parity"  # the verdicts are the pipeline's: judged, stored, re-judged
     try:
-        artifact, _ = export_checked(ctx, stripped, source, path, name=name, tolerance=params.parity,
-                                     precision=precision, targets=plan.targets)
-    except ValidationFailure as exc:
-        raise ValidationFailure(
-            str(exc).replace("loosen export.parity", "loosen the quantize stage's parity (INT8 tolerances)")
-        ) from exc
+        artifact, before = export_checked(ctx, stripped, source, path, name=name, tolerance=params.parity,
+                                          precision=precision, targets=plan.targets, judged_by=key)
+    except Exception:
+        if path.exists():  # ONNX Runtime refused the file: a non-standard op is the one-line reason, if there is one
+            require_standard_ops(onnx.load(str(path)), path.name)
+        raise
     stored = _rewrite(path, plan.scheme.store_int8_weights)
     with OrtRunner(path, threads=ctx.recipe.validate_.threads) as runner:
         parity = parity_check(ctx, TorchRunner(stripped), runner, (f"{source.name} (fake-quantized)", name),
-                              params.parity)
-    if not parity.passed:
-        raise ValidationFailure(f"{path}: rewritten INT8 ONNX differs from the fake-quantized model ({parity.reason})")
+                              params.parity, judged_by=key, store=comparison_path(path))
     artifact = artifact.model_copy(update={"size_bytes": path.stat().st_size, "sha256": sha256_file(path)})
     model = onnx.load(str(path))
+    require_standard_ops(model, path.name)
     metrics: dict[str, Any] = {
         "scheme": plan.scheme.name, "artifact": name, "targets": plan.targets,
         "activations": plan.scheme.activations, "weights": plan.scheme.weights,
@@ -150,6 +154,7 @@ def export_quantized(
         "int8_weight_initializers": stored, "size_bytes": artifact.size_bytes,
         "qdq_nodes": sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node),
         "layers": layer_counts(model), "parity": parity.model_dump(),
+        "parity_before_rewrite": {"passed": before.passed, "reason": before.reason},
     }
     if plan.scheme.name == "onnxruntime-cpu":
         metrics["ort_fusion"] = ort_fusion(path)

@@ -25,6 +25,9 @@ QUANTIZED_KERNELS = ("QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd", "QLi
                      "QLinearAveragePool", "QLinearConcat", "QLinearSigmoid", "QLinearLeakyRelu", "MatMulInteger",
                      "ConvInteger", "DynamicQuantizeMatMul")
 FLOAT_CONVS = ("Conv", "FusedConv", "NchwcConv")
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+LAYOUT_OPS = ("Transpose", "ReorderInput", "ReorderOutput")
+FREE_OPS = ("Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Shape")
 
 
 def layer_counts(model: onnx.ModelProto) -> dict[str, Any]:
@@ -43,7 +46,10 @@ def ort_fusion(path: str | Path, threads: int = 1) -> dict[str, Any]:
     """Op counts of the graph ONNX Runtime (CPU, all optimizations) executes for ``path``.
 
     Returns the quantized kernels found, ``convs`` (Conv nodes in the file) and ``float_convs`` (convs that stayed
-    float after optimization), plus ``ops``: every op type of the optimized graph with its count.
+    float after optimization), plus ``ops``: every op type of the optimized graph with its count, ``float_ops``: the
+    ops that compute in float (neither a quantized kernel, Q/DQ, a layout change nor a free reshape), ``qdq``: how many
+    QuantizeLinear/DequantizeLinear run, ``layout``: how many Transposes/NCHWc reorders run, and
+    ``float_conv_names``: the float convs' node names in the optimized graph.
     """
     import onnxruntime as ort
 
@@ -56,9 +62,15 @@ def ort_fusion(path: str | Path, threads: int = 1) -> dict[str, Any]:
         options.optimized_model_filepath = str(optimized)
         options.log_severity_level = 3  # the NCHWc "hardware specific" serialization warning is expected here
         ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        counts = Counter(n.op_type for n in onnx.load(str(optimized)).graph.node)
+        nodes = list(onnx.load(str(optimized)).graph.node)
+    counts = Counter(n.op_type for n in nodes)
     result: dict[str, Any] = {op: counts[op] for op in QUANTIZED_KERNELS if counts[op]}
     result["convs"] = convs
     result["float_convs"] = sum(counts[op] for op in FLOAT_CONVS)
     result["ops"] = dict(sorted(counts.items()))
+    skip = (*QUANTIZED_KERNELS, *QDQ_OPS, *LAYOUT_OPS, *FREE_OPS)
+    result["float_ops"] = {op: n for op, n in counts.most_common() if op not in skip}
+    result["qdq"] = sum(counts[op] for op in QDQ_OPS)
+    result["layout"] = sum(counts[op] for op in LAYOUT_OPS)
+    result["float_conv_names"] = [n.name or n.output[0] for n in nodes if n.op_type in FLOAT_CONVS]
     return result

@@ -46,7 +46,7 @@ def qat_finetune(ctx: Any, quantized: nn.Module, params: Any, workdir: Path, key
     try:
         return train_model(
             quantized, ctx.splits, ctx.preprocessing, settings, **common,
-            extra_loss=lambda images, logits, labels: distiller.loss(images, logits),
+            extra_loss=lambda images, outputs, targets: distiller.loss(images, outputs),
             extra_modules=[distiller.adapters], task_weight=1 - params.distill.alpha,
         )
     finally:

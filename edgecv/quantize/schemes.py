@@ -4,7 +4,8 @@ A scheme is the Q/DQ layout a runtime executes fast:
 
 - ``onnxruntime-cpu``: uint8 asymmetric per-tensor activations, int8 symmetric per-channel weights stored as int8
   in the ONNX file. ONNX Runtime's CPU kernels (MLAS, u8s8) fuse DequantizeLinear -> Conv -> QuantizeLinear into
-  QLinearConv, and quantized residual Adds into QLinearAdd.
+  QLinearConv, and quantized residual Adds into QLinearAdd. A conv whose output is not quantized (followed by
+  hard-swish, SiLU, a concat ...) stays float, so such outputs get a quantizer too (``quantize_conv_outputs``).
 - ``tensorrt``: TensorRT explicit quantization: int8 with zero point 0 everywhere, per-tensor activations,
   per-channel weights on the output-channel axis, no int32 bias DequantizeLinear. Weights stay float behind
   QuantizeLinear -> DequantizeLinear (the form every TensorRT 8.x/10.x parser takes); the engine is built on
@@ -45,6 +46,10 @@ class Scheme:
     weights: str
     range_estimator: str
     """The activation range estimator ``range_estimator: auto`` picks (measured: see ``SCHEMES``)."""
+    quantize_conv_outputs: bool = False
+    """Quantize each conv output that reaches no quantizer (a conv before hard-swish, SiLU, concat...), so the
+    runtime can fuse the conv: ONNX Runtime's QLinearConv needs its output quantized, TensorRT fuses the activation
+    itself (:mod:`edgecv.quantize.output_quantizers`)."""
 
 
 ORT_CPU = Scheme(
@@ -56,6 +61,7 @@ ORT_CPU = Scheme(
     activations="uint8 asymmetric, per-tensor",
     weights="int8 symmetric, per-channel, stored as int8 initializers",
     range_estimator="minmax",
+    quantize_conv_outputs=True,
 )
 TENSORRT = Scheme(
     name="tensorrt",

@@ -24,6 +24,7 @@ from edgecv.report.html_cells import (
     tradeoff_points,
 )
 from edgecv.report.html_compression import compression_section
+from edgecv.report.pareto import int8_notes, recommended
 from edgecv.report.schema import Report, Validation, splits_line
 from edgecv.report.verdicts import counts
 from edgecv.validate.budgets import LATENCY_BATCH
@@ -93,10 +94,14 @@ def _devices(report: Report) -> str:
     if not report.validations:
         return k.section("devices", "Devices and budgets", '<p class="empty">No validations in this run.</p>')
     parts = []
+    chosen, notes = recommended(report), int8_notes(report)
     for device in dict.fromkeys(v.device for v in report.validations):
         rows = [v for v in report.validations if v.device == device]
-        parts.append(f"<h3>{k.esc(device)} <small class='sub'>runtime: {k.esc(rows[0].backend)}</small></h3>")
+        pick = f" · recommended: {k.esc(chosen[device])}" if chosen.get(device) else ""
+        parts.append(f"<h3>{k.esc(device)} <small class='sub'>runtime: {k.esc(rows[0].backend)}{pick}</small></h3>")
         parts.append(_device_table(rows))
+        parts += [f'<p class="note"><b>INT8 not faster:</b> {k.esc(n["text"])}</p>' for n in notes
+                  if n["device"] == device]
     band = estimate_error_label(report)
     note = (
         "Top-1 through ONNX Runtime on this machine (or measured on the device when imported); Δ is against the "
@@ -106,7 +111,8 @@ def _devices(report: Report) -> str:
         + ". Memory is estimated from the ONNX graph (weights + "
         "peak layer activations, batch 1; runtime overhead not included). A column judged against a budget shows "
         "the limit and its source under its title; its cells read ✓ pass, ✗ fail or ? unknown, with the margin "
-        "(limit − value; negative is over budget)."
+        "(limit − value; negative is over budget). Recommended: the fastest artifact at batch 1 that fails no "
+        "budget, never an INT8 artifact that is not faster than the FP32 model it came from."
     )
     return k.section("devices", "Devices and budgets", "".join(parts), note)
 
@@ -240,23 +246,30 @@ def _confusion(report: Report) -> str:
 def _parity(report: Report) -> str:
     if not report.parity:
         return k.section("parity", "Parity", '<p class="empty">No parity checks in this run.</p>')
-    rows = [
-        [k.esc(p.reference), k.esc(p.candidate), str(p.samples), f"{p.max_abs_diff:.2e}", f"{p.mean_abs_diff:.2e}",
-         f"{p.min_cosine:.6f}", f"{p.top1_agreement * 100:.2f}",
-         f'<td class="{"v-pass" if p.passed else "v-fail"}">{"✓ pass" if p.passed else "✗ FAIL"}'
-         f"<small>{k.esc(p.reason)}</small></td>"]
-        for p in report.parity
-    ]
+    state = {"pass": ("v-pass", "✓ pass"), "warn": ("v-unknown", "⚠ WARN"), "fail": ("v-fail", "✗ FAIL")}
+    rows = []
+    for p in report.parity:
+        css, label = state["pass" if p.passed else p.mode]
+        confident = "-" if p.confident_top1_agreement is None else \
+            f"{p.confident_top1_agreement * 100:.2f} <small>({p.confident_samples}/{p.samples})</small>"
+        rows.append([
+            k.esc(p.reference), k.esc(p.candidate), str(p.samples), f"{p.max_abs_diff:.2e}", f"{p.mean_abs_diff:.2e}",
+            f"{p.min_cosine:.6f}", f"{p.top1_agreement * 100:.2f}", confident,
+            "-" if p.top1_diff is None else f"{p.top1_diff:+.2f}",
+            f'<td class="{css}">{label}<small>{k.esc(p.reason)}</small></td>',
+        ])
     headers = ["reference", "candidate", "samples", "max |diff|", "mean |diff|", "min cosine", "top-1 agree %",
-               "result"]
-    note = "Each exported model's outputs against its parent's on the same validation images."
-    return k.section("parity", "Parity", k.table(headers, rows, numeric=[2, 3, 4, 5, 6]), note)
+               "confident agree %", "top-1 diff pt", "result"]
+    note = ("Each exported model's outputs against its parent's on the same validation images. Confident: the "
+            "samples whose reference top-2 margin is not a near tie; only they count against agreement.")
+    return k.section("parity", "Parity", k.table(headers, rows, numeric=[2, 3, 4, 5, 6, 7, 8]), note)
 
 
 def _environment(report: Report) -> str:
     env = report.environment
     facts = [("Python", env.python), ("platform", env.platform), ("machine", env.machine), ("CPU", env.cpu or "?"),
              ("cores", str(env.cpu_count))]
+    facts += [(f"{name.replace('_', ' ')} threads", str(count)) for name, count in env.threads.items()]
     facts += sorted(env.libraries.items())
     body = '<dl class="kv">' + "".join(f"<dt>{k.esc(a)}</dt><dd>{k.esc(b)}</dd>" for a, b in facts) + "</dl>"
     return k.section("environment", "Environment", body, "Where the run ran and the library versions it used.")

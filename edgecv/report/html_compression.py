@@ -29,8 +29,13 @@ def training_curves(report: Report) -> dict[str, list[float]]:
 
 def _epoch_top1(row: dict[str, Any]) -> float | None:
     """One epoch's top-1 on the split that chose the best epoch (``val_top1`` in runs made before the split)."""
-    value = row.get("selection_top1", row.get("val_top1"))
+    value = row.get("selection", row.get("selection_top1", row.get("val_top1")))
     return None if value is None else float(value)
+
+
+def _round(row: dict[str, Any], what: str) -> float | None:
+    """A pruning round's metric after ``what`` (``top1_<what>`` in runs made before the task seam)."""
+    return row.get(what, row.get(f"top1_{what}"))
 
 
 def _pruning(stage_name: str, metrics: dict[str, Any]) -> str:
@@ -43,7 +48,7 @@ def _pruning(stage_name: str, metrics: dict[str, Any]) -> str:
     rounds = metrics.get("rounds") or []
     if rounds:
         rows = [[str(r["step"]), k.pct(r["macs_fraction"] * 100), k.pct(r["params_fraction"] * 100),
-                 k.pct(r.get("top1_pruned")), k.pct(r.get("top1_bn_recalibrated")), k.pct(r.get("top1_finetuned"))]
+                 k.pct(_round(r, "pruned")), k.pct(_round(r, "bn_recalibrated")), k.pct(_round(r, "finetuned"))]
                 for r in rounds]
         parts.append(f"<h3>{k.esc(stage_name)}: channel pruning (rounded to {k.esc(metrics.get('round_to'))})</h3>"
                      + k.table(["step", "MACs %", "params %", "top-1 pruned", "BatchNorm re-estimated",

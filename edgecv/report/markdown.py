@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from edgecv.report.html_cells import estimate_error_label
+from edgecv.report.pareto import int8_notes, recommended
 from edgecv.report.schema import Report, Validation, splits_line
 from edgecv.report.verdicts import STATE, margin_text, summary_line
 from edgecv.validate.budgets import UNITS
+from edgecv.validate.parity import ParityResult
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -51,6 +53,19 @@ def _budgets(report: Report) -> list[str]:
     if rows:
         header = ["artifact", "device", "budget", "limit", "value", "margin", "source", "result", "value is"]
         out += [_table(header, rows), ""]
+    return out
+
+
+def _recommendation(report: Report) -> list[str]:
+    """Per device, the artifact to ship (fastest at batch 1 within budgets), and the INT8 artifacts that do not pay."""
+    chosen = recommended(report)
+    if not chosen:
+        return []
+    out = ["Recommended (fastest at batch 1 that meets its budgets): " + "; ".join(
+        f"{device}: {name or 'none (every artifact misses a budget)'}" for device, name in chosen.items()) + ".", ""]
+    notes = int8_notes(report)
+    if notes:
+        out += ["### INT8 not faster than FP32", "", *[f"- {n['text']}" for n in notes], ""]
     return out
 
 
@@ -115,13 +130,15 @@ def render_markdown(report: Report) -> str:
         ),
         "",
     ]
+    out += _recommendation(report)
     out += _budgets(report)
     if report.parity:
         out += [
             "## Parity",
             "",
             _table(
-                ["reference", "candidate", "samples", "max abs diff", "min cosine", "top-1 agreement", "result"],
+                ["reference", "candidate", "samples", "max abs diff", "min cosine", "top-1 agreement",
+                 "confident agreement", "top-1 diff", "result"],
                 [
                     [
                         p.reference,
@@ -130,7 +147,9 @@ def render_markdown(report: Report) -> str:
                         f"{p.max_abs_diff:.2e}",
                         f"{p.min_cosine:.6f}",
                         f"{p.top1_agreement:.4f}",
-                        "pass" if p.passed else f"FAIL: {p.reason}",
+                        _confident(p),
+                        "-" if p.top1_diff is None else f"{p.top1_diff:+.2f} pt",
+                        p.verdict,
                     ]
                     for p in report.parity
                 ],
@@ -146,4 +165,14 @@ def render_markdown(report: Report) -> str:
         ", ".join(f"{k} {v}" for k, v in env.libraries.items()),
         "",
     ]
+    if env.threads:
+        out += [", ".join(f"{k.replace('_', ' ')} threads {v}" for k, v in env.threads.items()) + ".", ""]
     return "\n".join(out)
+
+
+def _confident(p: ParityResult) -> str:
+    """Agreement on the samples that are not near ties, with how many they are."""
+    if p.confident_samples is None:
+        return "-"
+    agree = "-" if p.confident_top1_agreement is None else f"{p.confident_top1_agreement:.4f}"
+    return f"{agree} ({p.confident_samples}/{p.samples})"

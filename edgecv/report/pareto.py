@@ -1,8 +1,12 @@
-"""The Pareto front of (latency, accuracy) points: lower latency and higher accuracy are better."""
+"""The Pareto front of (latency, accuracy) points, and the artifact the report recommends per device."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from edgecv.report.schema import Report
+from edgecv.validate.budgets import LATENCY_BATCH, latency_at
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -21,3 +25,25 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
         if not dominated:
             front.append(i)
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
+
+
+def int8_notes(report: Report) -> list[dict[str, Any]]:
+    """The validate stages' notes on INT8 artifacts not faster than their FP32 reference (``int8_not_faster``)."""
+    return [n for s in report.stages if s.kind == "validate" for n in s.metrics.get("int8_not_faster") or []]
+
+
+def recommended(report: Report, batch: int = LATENCY_BATCH) -> dict[str, str | None]:
+    """Per device: the fastest artifact at ``batch`` that fails no budget (None when every artifact fails one).
+
+    An INT8 artifact that a validate note found not faster than its FP32 reference on that device is never
+    recommended while the reference fails no budget: the faster artifact is kept.
+    """
+    notes = {(n["artifact"], n["device"]): n["reference"] for n in int8_notes(report)}
+    chosen: dict[str, str | None] = {}
+    for device in dict.fromkeys(v.device for v in report.validations):
+        rows = [v for v in report.validations if v.device == device]
+        ok = {v.artifact for v in rows if all(x.passed is not False for x in v.verdicts)}
+        timed = [(latency_at(v, batch), v.artifact) for v in rows if v.artifact in ok and latency_at(v, batch)]
+        timed = [(ms, name) for ms, name in timed if notes.get((name, device)) not in ok]
+        chosen[device] = min(timed)[1] if timed else None
+    return chosen

@@ -57,6 +57,7 @@ class Environment(BaseModel):
     cpu: str | None = None
     cpu_count: int
     libraries: dict[str, str]
+    threads: dict[str, int] = Field({}, description="CPU threads in effect: torch (threads.torch or torch's default)")
 
 
 class Report(BaseModel):

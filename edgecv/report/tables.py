@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from edgecv.console import results as console
 from edgecv.report.markdown import latency_cell
+from edgecv.report.pareto import int8_notes, recommended
 from edgecv.report.schema import Report
 from edgecv.report.verdicts import summary_line, verdicts_cell
 
@@ -45,6 +47,12 @@ def print_summary(report: Report) -> None:
             _colored(verdicts_cell(v)),
         )
     console.print(checks)
+    chosen = recommended(report)
+    if chosen:
+        console.print("recommended (fastest at batch 1 within budgets): "
+                      + "; ".join(f"{d}: {a or 'none'}" for d, a in chosen.items()))
+    for note in int8_notes(report):
+        console.print(f"[yellow]INT8 not faster:[/yellow] {escape(note['text'])}")
 
 
 def _colored(cell: str) -> str:

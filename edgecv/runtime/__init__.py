@@ -4,7 +4,8 @@ Example::
 
     from edgecv.runtime import OrtRunner
     with OrtRunner("model.onnx", threads=2) as runner:
-        logits = runner.infer(batch)          # numpy in, numpy out
+        logits = runner.infer(batch)          # numpy in, numpy out: the first output
+        outputs = runner.infer_all(batch)     # every output by name: {"logits": ...}
 """
 
 from edgecv.runtime.base import Runner

@@ -15,8 +15,12 @@ class Runner(ABC):
     threads: int | None = None
 
     @abstractmethod
+    def infer_all(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Run one batch and return every output by name, in the model's output order (as Polygraphy does)."""
+
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """Run one batch and return the first output as a numpy array."""
+        """Run one batch and return the first output (the logits of a classifier)."""
+        return next(iter(self.infer_all(batch).values()))
 
     def close(self) -> None:  # noqa: B027 - optional for backends with nothing to free
         """Free what the runner holds."""

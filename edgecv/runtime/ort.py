@@ -38,9 +38,11 @@ class OrtRunner(Runner):
             options.optimized_model_filepath = str(optimized_model_path)
         self.session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+    def infer_all(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        outputs = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
+        return dict(zip(self.output_names, outputs, strict=True))
 
     def close(self) -> None:
         del self.session

@@ -52,8 +52,8 @@ class TensorRTRunner(Runner):
             raise UnsupportedError(str(exc)) from exc
         self.last_gpu_ms = 0.0
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        out = self.engine.infer(batch)
+    def infer_all(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        out = self.engine.infer_all(batch)
         self.last_gpu_ms = self.engine.last_gpu_ms
         return out
 

@@ -23,6 +23,7 @@ from edgecv.stages.contract import Stage
 
 if TYPE_CHECKING:
     from edgecv.recipe import Recipe
+    from edgecv.tasks.base import Task
 
 __all__ = ["CurrentModel", "RunContext", "Stage", "save_torch_artifact", "torch_val_metrics"]
 
@@ -39,6 +40,13 @@ class RunContext:
     input_spec: InputSpec
     results: list[StageResult] = field(default_factory=list)
     initial_model: nn.Module | None = None
+
+    @property
+    def task(self) -> Task:
+        """The recipe's task (classification, detection, ...): its metric, losses and evaluator."""
+        from edgecv.tasks import get_task
+
+        return get_task(self.recipe.task)
 
     def val_loader(self, batch_size: int = 256) -> torch.utils.data.DataLoader[Any]:
         """Preprocessed validation batches, in a fixed order."""
@@ -95,5 +103,5 @@ def save_torch_artifact(
 
 
 def torch_val_metrics(module: nn.Module, ctx: RunContext) -> dict[str, Any]:
-    """Top-1/top-5 of a torch module on the val split, for a stage's metrics."""
-    return evaluate_torch(module, ctx.val_loader(), ctx.splits.labels).summary()
+    """The task's headline metrics of a torch module on the val split (reported, never used to decide)."""
+    return ctx.task.summary(evaluate_torch(module, ctx.val_loader(), ctx.splits.labels, task=ctx.task))

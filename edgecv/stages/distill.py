@@ -57,7 +57,8 @@ def build_teacher(recipe: Any, settings: DistillSettings, num_classes: int, key:
         checkpoint = recipe.source.parent / checkpoint
     try:
         return build_model(
-            spec.arch, num_classes, checkpoint=checkpoint, trust_checkpoint=recipe.model.trust_checkpoint
+            spec.arch, num_classes, checkpoint=checkpoint, trust_checkpoint=recipe.model.trust_checkpoint,
+            search_paths=[recipe.source.parent] if recipe.source is not None else [],
         )
     except EdgecvError as exc:
         raise type(exc)(f"key '{key}.teacher': {exc}") from exc
@@ -95,6 +96,7 @@ def make_distiller(ctx: RunContext, student: nn.Module, settings: DistillSetting
         if pair.teacher not in teacher_names:
             raise RecipeError(f"key '{key}.features[{index}].teacher': no module '{pair.teacher}' in the teacher")
     return Distiller(student, teacher, temperature=settings.temperature, alpha=settings.alpha,
+                     logit_loss=ctx.task.distill_loss,
                      features=[(f.student, f.teacher, f.weight) for f in settings.features],
                      example=torch.zeros(1, *ctx.input_spec.shape))
 
@@ -131,8 +133,8 @@ class DistillStage(Stage):
             outcome = train_model(
                 student, ctx.splits, ctx.preprocessing, p, workdir=folder,
                 default_batch_size=ctx.recipe.data.batch_size, workers=ctx.recipe.data.workers,
-                extra_loss=lambda images, logits, labels: distiller.loss(images, logits),
-                extra_modules=[distiller.adapters], task_weight=1 - p.alpha,
+                extra_loss=lambda images, outputs, targets: distiller.loss(images, outputs),
+                extra_modules=[distiller.adapters], task_weight=1 - p.alpha, task=ctx.task,
             )
         finally:
             distiller.close()
@@ -141,19 +143,26 @@ class DistillStage(Stage):
         current.module = student
         metrics = {**torch_val_metrics(student, ctx), "best_epoch": outcome.best_epoch, "history": outcome.history,
                    "temperature": p.temperature, "alpha": p.alpha, "feature_pairs": len(p.features),
-                   "teacher_top1": torch_val_metrics(distiller.teacher.cpu(), ctx)["top1"]}
+                   "metric": ctx.task.metric.key,
+                   "teacher": ctx.task.metric.value(torch_val_metrics(distiller.teacher.cpu(), ctx))}
         return StageResult(stage=folder.name, kind=self.kind, inputs=[current.artifact.name], outputs=[artifact],
-                           metrics=metrics, seconds=time.perf_counter() - started, warnings=teacher_warnings(metrics))
+                           metrics=metrics, seconds=time.perf_counter() - started,
+                           warnings=teacher_warnings(metrics, ctx.recipe.task))
 
 
-def teacher_warnings(metrics: dict[str, Any]) -> list[str]:
+def teacher_warnings(metrics: dict[str, Any], task: str = "classification") -> list[str]:
     """A warning when the student ends clearly above its teacher: the teacher was likely not fit for this data.
 
     Measured: the shared ResNet56 checkpoint (trained on CIFAR-10's original pixels, 83.0% on the JPEG val set)
     as teacher held a pruned student to 83.9% where the labels alone reached 86.4% (bench/results/kd_vs_no_kd.md).
     """
-    student, teacher = metrics.get("top1"), metrics.get("teacher_top1")
-    if student is None or teacher is None or metrics.get("alpha", 0) == 0 or student < teacher + TEACHER_MARGIN:
+    from edgecv.tasks import get_task
+
+    metric = get_task(task).metric
+    student, teacher = metric.value(metrics), metrics.get("teacher")
+    if student is None or teacher is None or metrics.get("alpha", 0) == 0:
         return []
-    return [f"the student ({student:.2f}%) beat its teacher ({teacher:.2f}%): the teacher may not fit this data; "
-            "fine-tune it first (train.epochs) or lower alpha"]
+    if metric.drop(teacher, student) > -TEACHER_MARGIN:  # the student is not clearly better than its teacher
+        return []
+    return [f"the student ({metric.show(student)}) beat its teacher ({metric.show(teacher)}): the teacher may not fit "
+            "this data; fine-tune it first (train.epochs) or lower alpha"]

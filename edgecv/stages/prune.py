@@ -122,6 +122,13 @@ class PruneStage(Stage):
                 f"key '{check.key}.remove_blocks': the model has {len(blocks)} removable residual blocks "
                 f"(identity shortcut, not in ignored_layers), not {params.remove_blocks}; lower it"
             )
+        from edgecv.compress.prunability import example_input, pruning_problem
+
+        round_to = params.round_to or max((d.channel_alignment for d in check.devices), default=8)
+        problem = pruning_problem(check.model, example_input(check.recipe), ignored=params.ignored_layers,
+                                  round_to=round_to)
+        if problem is not None:
+            raise RecipeError(f"key '{check.key}': {check.recipe.model.arch} cannot be channel-pruned: {problem}")
 
     def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
         import copy
@@ -139,6 +146,7 @@ class PruneStage(Stage):
         started = time.perf_counter()
         p = self.params
         key = stage_key(ctx.recipe, p)
+        metric = ctx.task.metric
         model = copy.deepcopy(current.torch_module()).cpu().eval()
         round_to = p.round_to or max(d.channel_alignment for d in ctx.devices)
         baseline = (count_macs(model, ctx.input_spec.shape), count_params(model))
@@ -162,21 +170,21 @@ class PruneStage(Stage):
                     params_fraction=None if p.target_params is None else 1 - (1 - p.target_params) * share,
                 )
             row = {"step": step, "macs_fraction": pruner.macs_fraction(), "params_fraction": pruner.params_fraction(),
-                   "top1_pruned": torch_val_metrics(model, ctx)["top1"]}
+                   "metric": metric.key, "pruned": metric.value(torch_val_metrics(model, ctx))}
             if p.recalibrate_bn:
                 train_loader = make_loader(ctx.splits.train, ctx.preprocessing, ctx.recipe.data.batch_size,
                                            shuffle=True, seed=ctx.recipe.data.seed + step)
                 recalibrate_batchnorm(model, train_loader, p.recalibrate_bn)
-                row["top1_bn_recalibrated"] = torch_val_metrics(model, ctx)["top1"]
+                row["bn_recalibrated"] = metric.value(torch_val_metrics(model, ctx))
             info(f"  step {step}/{p.steps}: MACs {row['macs_fraction']:.1%}, params {row['params_fraction']:.1%}, "
-                 f"top-1 {row['top1_pruned']:.2f}% pruned"
-                 + (f", {row['top1_bn_recalibrated']:.2f}% with BatchNorm re-estimated" if p.recalibrate_bn else ""))
+                 f"{metric.label} {metric.show(row['pruned'])} pruned"
+                 + (f", {metric.show(row['bn_recalibrated'])} with BatchNorm re-estimated" if p.recalibrate_bn else ""))
             if p.finetune is not None and p.finetune.epochs > 0:
                 outcome = train_model(
                     model, ctx.splits, ctx.preprocessing, p.finetune, workdir=folder / f"finetune-{step}",
-                    default_batch_size=ctx.recipe.data.batch_size, workers=ctx.recipe.data.workers,
+                    default_batch_size=ctx.recipe.data.batch_size, workers=ctx.recipe.data.workers, task=ctx.task,
                 )
-                row["top1_finetuned"] = outcome.best_top1
+                row["finetuned"] = outcome.best_score
             rounds.append(row)
         warnings = [] if reached else [f"stopped at max_layer_ratio {p.max_layer_ratio} before reaching the target"]
         selection_convs = finalize_pruned(model)  # after the last step: Torch-Pruning's graph refers to the shortcuts

@@ -11,12 +11,12 @@ from edgecv.console import info
 from edgecv.devices import DeviceProfile
 from edgecv.report.schema import Validation
 from edgecv.stages.contract import ANY_FORMAT, Stage, register_stage
+from edgecv.validate.int8_speed import add_int8_speed_notes
 from edgecv.validate.latency import LatencyResult
 
 if TYPE_CHECKING:
     from edgecv.runtime import OrtRunner
     from edgecv.stages.base import CurrentModel, RunContext
-    from edgecv.tasks.classification import ClassificationMetrics
 
 
 def exported_artifacts(ctx: RunContext, current: CurrentModel) -> list[ModelArtifact]:
@@ -47,26 +47,30 @@ class ValidateStage(Stage):
         section = ctx.recipe.validate_
         validations: list[Validation] = []
         baseline: float | None = None
-        torch_top1 = {a.name: r.metrics.get("top1") for r in ctx.results for a in r.outputs}
+        metric = ctx.task.metric
+        torch_scores = {a.name: r.metrics.get(metric.key) for r in ctx.results for a in r.outputs}
         for artifact in exported_artifacts(ctx, current):
             with OrtRunner(artifact.path, threads=section.threads) as runner:
-                metrics = evaluate_runner(runner, ctx.val_loader(), ctx.splits.labels)
-                baseline = metrics.top1 if baseline is None else baseline
-                info(f"  {artifact.name}: top-1 {metrics.top1:.2f}% on {metrics.samples} val images")
+                metrics = evaluate_runner(runner, ctx.val_loader(), ctx.splits.labels, ctx.task)
+                score = metric.value(metrics) or 0.0
+                baseline = score if baseline is None else baseline
+                info(f"  {artifact.name}: {metric.label} {metric.show(score)} on {metrics.get('samples')} val images")
                 for device in (d for d in ctx.devices if serves(artifact, d)):
                     latency, source, detail = self._latency(runner, artifact, device, ctx)
-                    entry = self._entry(artifact, device, metrics, baseline, latency, source, detail)
-                    entry.metrics["torch_top1"] = torch_top1.get(artifact.parent or "")
+                    entry = self._entry(ctx, artifact, device, metrics, baseline, (latency, source, detail))
+                    entry.metrics[f"torch_{metric.key}"] = torch_scores.get(artifact.parent or "")
                     self._add_footprint(entry, artifact, device)
                     validations.append(entry)
         apply_budgets(validations, ctx.recipe.report.budgets)
-        return StageResult(
+        result = StageResult(
             stage=folder.name,
             kind=self.kind,
             inputs=[v.artifact for v in validations],
             metrics={"validations": [v.model_dump() for v in validations]},
             seconds=time.perf_counter() - started,
         )
+        add_int8_speed_notes(result, validations, exported_artifacts(ctx, current))  # INT8 not faster: say why
+        return result
 
     @staticmethod
     def _latency(
@@ -108,22 +112,24 @@ class ValidateStage(Stage):
 
     @staticmethod
     def _entry(
+        ctx: RunContext,
         artifact: ModelArtifact,
         device: DeviceProfile,
-        metrics: ClassificationMetrics,
+        metrics: dict[str, Any],
         baseline: float,
-        latency: list[LatencyResult],
-        source: str,
-        detail: dict[str, Any],
+        timing: tuple[list[LatencyResult], str, dict[str, Any]],
     ) -> Validation:
+        """One (artifact, device) row: the task's headline metrics (``<key>``, ``<key>_delta`` from the baseline)."""
+        latency, source, detail = timing
+        key = ctx.task.metric.key
         return Validation(
             artifact=artifact.name,
             device=device.name,
             backend=device.runtime if source != "measured" else "onnxruntime-cpu",
             precision=artifact.precision,
-            metrics={**metrics.summary(), "top1_delta": round(metrics.top1 - baseline, 3)},
-            per_class=metrics.per_class,
-            confusion=metrics.confusion,
+            metrics={**ctx.task.summary(metrics), f"{key}_delta": round((metrics.get(key) or 0.0) - baseline, 3)},
+            per_class=metrics.get("per_class") or {},
+            confusion=metrics.get("confusion") or [],
             latency=latency,
             latency_source=source,
             estimate_detail=detail,  # type: ignore[arg-type]

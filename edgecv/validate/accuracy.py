@@ -1,18 +1,28 @@
-"""Accuracy of any runner (an exported ONNX model, a torch module) on the validation set."""
+"""The task metric of any runner (an exported ONNX model, a torch module) on a loader's images.
+
+Every figure is the task's (``edgecv.tasks``): the runner's outputs go, by name, into the task's evaluator.
+
+Example::
+
+    metrics = evaluate_runner(OrtRunner("model.onnx"), loader, labels, get_task("classification"))
+    metrics["top1"]
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch.utils.data import DataLoader
 
 from edgecv.runtime.base import Runner
-from edgecv.tasks.classification import ClassificationMetrics
+
+if TYPE_CHECKING:
+    from edgecv.tasks.base import Task
 
 
 def runner_logits(runner: Runner, loader: DataLoader[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and labels for every batch of ``loader`` through ``runner``."""
+    """The first output and the labels for every batch of ``loader`` through ``runner``, concatenated."""
     outputs, targets = [], []
     for images, labels in loader:
         outputs.append(runner.infer(images.numpy()))
@@ -20,7 +30,13 @@ def runner_logits(runner: Runner, loader: DataLoader[Any]) -> tuple[np.ndarray, 
     return np.concatenate(outputs), np.concatenate(targets)
 
 
-def evaluate_runner(runner: Runner, loader: DataLoader[Any], labels: list[str]) -> ClassificationMetrics:
-    """Classification metrics of ``runner`` on ``loader``."""
-    logits, targets = runner_logits(runner, loader)
-    return ClassificationMetrics.from_logits(logits, targets, labels)
+def evaluate_runner(
+    runner: Runner, loader: DataLoader[Any], labels: list[str], task: Task | None = None
+) -> dict[str, Any]:
+    """The task's metrics of ``runner`` on ``loader`` (classification when no task is given)."""
+    from edgecv.tasks import get_task
+
+    evaluator = (task or get_task("classification")).evaluator(labels)
+    for images, targets in loader:
+        evaluator.update(runner.infer_all(images.numpy()), targets)
+    return evaluator.compute()

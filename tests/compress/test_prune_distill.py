@@ -94,14 +94,14 @@ def test_prune_then_distill_pipeline_reports_smaller_model(tmp_path: Path) -> No
     assert {v.artifact for v in report.validations} == {"trained-onnx", "distilled-onnx"}
     assert all(p.passed for p in report.parity)
     distilled = report.stages[3].metrics
-    assert distilled["teacher_top1"] == report.stages[1].metrics["top1"]  # the teacher: the trained model
+    assert distilled["teacher"] == report.stages[1].metrics["top1"]  # the teacher: the trained model
 
 
 def test_a_student_that_beats_its_teacher_is_flagged() -> None:
-    flagged = teacher_warnings({"top1": 86.44, "teacher_top1": 83.02, "alpha": 0.9})
+    flagged = teacher_warnings({"top1": 86.44, "teacher": 83.02, "alpha": 0.9})
     assert len(flagged) == 1 and "beat its teacher" in flagged[0] and "train.epochs" in flagged[0]
-    assert teacher_warnings({"top1": 83.2, "teacher_top1": 83.02, "alpha": 0.9}) == []
-    assert teacher_warnings({"top1": 86.44, "teacher_top1": 83.02, "alpha": 0.0}) == []  # labels only: no teacher
+    assert teacher_warnings({"top1": 83.2, "teacher": 83.02, "alpha": 0.9}) == []
+    assert teacher_warnings({"top1": 86.44, "teacher": 83.02, "alpha": 0.0}) == []  # labels only: no teacher
 
 
 def test_prune_without_a_target_is_a_recipe_error(tmp_path: Path) -> None:

@@ -44,14 +44,14 @@ def test_one_qdq_artifact_per_scheme_with_the_devices_it_serves(ptq: StageResult
 
 
 def test_onnx_matches_the_fake_quantized_torch_model_and_keeps_the_accuracy(ptq: StageResult, tiny: Tiny) -> None:
-    float_top1 = evaluate_torch(tiny.current.module, tiny.ctx.val_loader(), tiny.ctx.splits.labels).top1
+    float_top1 = evaluate_torch(tiny.current.module, tiny.ctx.val_loader(), tiny.ctx.splits.labels)["top1"]
     for artifact, scheme in zip(ptq.outputs, ptq.metrics["schemes"], strict=True):
         parity = scheme["parity"]
         assert parity["passed"] and parity["samples"] == 100
         assert parity["min_cosine"] >= 0.99 and parity["top1_agreement"] >= 0.98
         assert "fake-quantized" in parity["reference"]
         with OrtRunner(artifact.path, threads=1) as runner:
-            top1 = evaluate_runner(runner, tiny.ctx.val_loader(), tiny.ctx.splits.labels).top1
+            top1 = evaluate_runner(runner, tiny.ctx.val_loader(), tiny.ctx.splits.labels)["top1"]
         assert top1 >= float_top1 - 5.0, (artifact.name, top1, float_top1)
 
 

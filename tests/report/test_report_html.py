@@ -71,10 +71,10 @@ def test_an_empty_or_failed_run_still_renders(tiny_run) -> None:
 def test_compression_section_shows_curves_removed_blocks_rounds_and_ranking(tiny_run) -> None:
     prune = StageResult(stage="02-prune", kind="prune", metrics={
         "round_to": 16, "removed_blocks": [{"block": "layer2.5", "kl_divergence": 0.0819}],
-        "rounds": [{"step": 1, "macs_fraction": 0.497, "params_fraction": 0.393, "top1_pruned": 10.1,
-                    "top1_bn_recalibrated": 30.74}]})
+        "rounds": [{"step": 1, "macs_fraction": 0.497, "params_fraction": 0.393, "pruned": 10.1,
+                    "bn_recalibrated": 30.74}]})
     distill = StageResult(stage="03-distill", kind="distill", metrics={"history": [
-        {"epoch": 1, "selection_top1": 73.88}, {"epoch": 2, "selection_top1": 78.78}]})
+        {"epoch": 1, "selection": 73.88}, {"epoch": 2, "selection": 78.78}]})
     quantize = StageResult(stage="04-quantize", kind="quantize", metrics={"schemes": [
         {"scheme": "onnxruntime-cpu", "accuracy_control": {"ranking": [
             {"name": "layer3.8.conv2", "score": 0.31, "kept_float": True},

@@ -1,0 +1,86 @@
+"""Can Torch-Pruning prune this model? A dry run on a copy, before any work, that says why not in one line.
+
+Preflight calls :func:`pruning_problem` from the prune stage's check. It runs what the stage will run on a copy of
+the model (one output tensor, Torch-Pruning's dependency trace, one small pruning step, a forward pass) and
+turns a failure into a sentence: a user sees "ShuffleNetV2's channel shuffle" instead of a ZeroDivisionError
+from inside Torch-Pruning after the model was trained.
+
+Example::
+
+    problem = pruning_problem(model, torch.zeros(1, 3, 32, 32), ignored=[], round_to=16)
+    problem   # None, or "its channels pass through a channel shuffle (view-transpose-view) ..."
+"""
+
+from __future__ import annotations
+
+import copy
+import traceback
+
+import torch
+from torch import nn
+
+DRY_RATIO = 0.2  # one step removing this fraction of every prunable layer: enough to reach every group
+
+KNOWN_FAILURES = {
+    "update_reshape_index_mapping": (
+        "its channels pass through a reshape Torch-Pruning 1.6 cannot map (a channel shuffle, view-transpose-view, "
+        "as in ShuffleNetV2: its index mapping divides by zero); remove the prune stage (distill, quantize and "
+        "export work on this model)"
+    ),
+}
+"""Function (innermost Torch-Pruning frame of the traceback) -> the reason in words."""
+
+
+def output_count(model: nn.Module, example: torch.Tensor) -> int:
+    """How many tensors ``model`` returns for ``example`` (1 for a plain tensor)."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        output = model(example)
+    model.train(was_training)
+    if isinstance(output, torch.Tensor):
+        return 1
+    if isinstance(output, dict):
+        return len(output)
+    return len(output) if isinstance(output, tuple | list) else 0
+
+
+def _reason(exc: BaseException) -> str:
+    """The known cause of a Torch-Pruning failure, else its type, message and where it was raised."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(frames):
+        if frame.name in KNOWN_FAILURES:
+            return KNOWN_FAILURES[frame.name]
+    where = next((f for f in reversed(frames) if "torch_pruning" in f.filename), frames[-1] if frames else None)
+    first_line = (str(exc).splitlines() or [""])[0][:160]
+    place = f" in {where.name}" if where is not None else ""
+    return (f"Torch-Pruning fails{place} ({type(exc).__name__}: {first_line}); list the layers around it in "
+            "ignored_layers or remove the prune stage")
+
+
+def pruning_problem(model: nn.Module, example: torch.Tensor, *, ignored: list[str], round_to: int) -> str | None:
+    """Why the prune stage cannot prune ``model`` and what to do, in words, or None (dry run on a deep copy)."""
+    from edgecv.compress.pruning import ChannelPruner, named_modules
+
+    count = output_count(model, example)
+    if count != 1:
+        return (f"the model returns {count} outputs; pruning (importance, BatchNorm re-estimation, val metrics) "
+                "takes one output tensor: return only the logits from forward, or remove the prune stage")
+    trial = copy.deepcopy(model).cpu().eval()
+    try:
+        pruner = ChannelPruner(trial, example, round_to=round_to, ratio=DRY_RATIO,
+                               ignored=named_modules(trial, ignored, "ignored_layers"))
+        pruner.prune_ratio()
+        with torch.no_grad():
+            trial(example)
+    except Exception as exc:  # Torch-Pruning raises any type from deep inside its tracer
+        return _reason(exc)
+    return None
+
+
+def example_input(recipe: object) -> torch.Tensor:
+    """A zero batch of one image at the recipe's input (channels from its mean, size as preflight resolves it)."""
+    from edgecv.preflight import preprocessing_for
+
+    pre = preprocessing_for(recipe, [])  # type: ignore[arg-type]
+    return torch.zeros(1, len(pre.mean), *pre.size)

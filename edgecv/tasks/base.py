@@ -1,0 +1,103 @@
+"""The task seam: everything that differs between classification, detection and segmentation, behind one interface.
+
+A task is one folder ``edgecv/tasks/<name>/`` whose ``__init__.py`` exposes ``TASK``, an instance of a
+:class:`Task` subclass; ``recipe.task`` names it. The pipeline, stages, runners and the report ask the task and
+never name a metric themselves: training calls ``task.loss``, distillation ``task.distill_loss``, every accuracy
+figure comes from ``task.evaluator(labels)`` and is read through ``task.metric`` (its key, label, unit and
+direction), budgets and accuracy control compare ``task.metric.drop(reference, value)``.
+
+Example (what a stage does with the task, whatever it is)::
+
+    task = get_task(recipe.task)
+    evaluator = task.evaluator(labels)
+    for images, targets in loader:
+        evaluator.update({"logits": model(images).numpy()}, targets)
+    metrics = evaluator.compute()              # {"top1": 81.02, "top5": 99.1, ...}
+    task.metric.value(metrics)                 # 81.02, the primary metric
+    task.metric.drop(81.02, 80.50)             # 0.52: how much worse, in the metric's unit
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A task's primary metric: the key it has in metric dicts, how it is shown, and which way is better."""
+
+    key: str
+    label: str
+    unit: str = "%"
+    higher_is_better: bool = True
+
+    def value(self, metrics: dict[str, Any]) -> float | None:
+        """The metric in ``metrics`` (None when absent)."""
+        value = metrics.get(self.key)
+        return None if value is None else float(value)
+
+    def drop(self, reference: float, value: float) -> float:
+        """How much worse ``value`` is than ``reference``, in the metric's unit (negative: better)."""
+        return reference - value if self.higher_is_better else value - reference
+
+    def show(self, value: float | None) -> str:
+        """``81.02%`` (or ``–`` for a missing value)."""
+        return "–" if value is None else f"{value:.2f}{self.unit}"
+
+
+class Evaluator(ABC):
+    """Accumulates a model's outputs over batches and computes the task's metrics."""
+
+    @abstractmethod
+    def update(self, outputs: dict[str, np.ndarray], targets: Any) -> None:
+        """Add one batch: the model's outputs by name and the batch's targets."""
+
+    @abstractmethod
+    def compute(self) -> dict[str, Any]:
+        """The metrics so far: the primary metric under ``Task.metric.key``, plus details."""
+
+
+class Task(ABC):
+    """One task: its metric, losses, evaluator, and the modules compression must keep whole."""
+
+    name: ClassVar[str]
+    metric: ClassVar[Metric]
+    deepstream_network_type: ClassVar[int]
+    """Gst-nvinfer's network-type: 1 classifier, 0 detector, 2 segmentation."""
+
+    @abstractmethod
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+        """The training loss of one batch."""
+
+    @abstractmethod
+    def distill_loss(self, student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+        """The distillation term between the student's and the teacher's outputs of one batch."""
+
+    @abstractmethod
+    def divergence(self, reference: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+        """How far a changed model's outputs moved from the reference's (depth pruning ranks blocks by it)."""
+
+    @abstractmethod
+    def evaluator(self, labels: list[str]) -> Evaluator:
+        """A fresh evaluator for a dataset with these class names."""
+
+    @abstractmethod
+    def protected_modules(self, model: nn.Module) -> list[nn.Module]:
+        """Modules pruning must leave whole (the heads whose outputs are the task's)."""
+
+    @abstractmethod
+    def summary(self, metrics: dict[str, Any]) -> dict[str, float | None]:
+        """The headline numbers of ``metrics`` (the primary metric first), for stage metrics and tables."""
+
+    def evaluate(self, outputs: dict[str, np.ndarray], targets: Any, labels: list[str]) -> dict[str, Any]:
+        """Metrics of one whole set of outputs at once."""
+        evaluator = self.evaluator(labels)
+        evaluator.update(outputs, targets)
+        return evaluator.compute()

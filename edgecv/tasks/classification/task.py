@@ -1,0 +1,87 @@
+"""Classification behind the task seam: cross-entropy, logit KD, top-1 (with top-5, per-class figures and the
+confusion matrix), and the classifier head kept whole by pruning.
+
+Example::
+
+    from edgecv.tasks import get_task
+    task = get_task("classification")
+    task.evaluate({"logits": logits}, labels, ["cat", "dog"])["top1"]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from edgecv.tasks.base import Evaluator, Metric, Task
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import nn
+
+
+def first_output(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The logits: the output named ``logits``, else the first one."""
+    return outputs["logits"] if "logits" in outputs else next(iter(outputs.values()))
+
+
+class ClassificationEvaluator(Evaluator):
+    """Collects logits and labels; computes top-1/top-5, per-class precision/recall/F1 and the confusion matrix."""
+
+    def __init__(self, labels: list[str]) -> None:
+        self.labels = labels
+        self.logits: list[np.ndarray] = []
+        self.targets: list[np.ndarray] = []
+
+    def update(self, outputs: dict[str, np.ndarray], targets: Any) -> None:
+        import numpy as np
+
+        self.logits.append(np.asarray(first_output(outputs), dtype=np.float32))
+        self.targets.append(np.asarray(targets, dtype=np.int64))
+
+    def compute(self) -> dict[str, Any]:
+        import numpy as np
+
+        from edgecv.tasks.classification.metrics import ClassificationMetrics
+
+        if not self.logits:
+            return {"samples": 0, "top1": 0.0, "top5": None, "per_class": {}, "confusion": []}
+        metrics = ClassificationMetrics.from_logits(np.concatenate(self.logits), np.concatenate(self.targets),
+                                                    self.labels)
+        return metrics.model_dump()
+
+
+class ClassificationTask(Task):
+    """Image classification: one logits output of shape (N, classes)."""
+
+    name = "classification"
+    metric = Metric(key="top1", label="top-1", unit="%", higher_is_better=True)
+    deepstream_network_type = 1
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        return F.cross_entropy(outputs, targets, label_smoothing=label_smoothing)
+
+    def distill_loss(self, student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+        from edgecv.compress.distillation import kd_loss
+
+        return kd_loss(student, teacher, temperature)
+
+    def divergence(self, reference: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        return F.kl_div(F.log_softmax(candidate, dim=1), F.log_softmax(reference, dim=1), log_target=True,
+                        reduction="batchmean")
+
+    def evaluator(self, labels: list[str]) -> Evaluator:
+        return ClassificationEvaluator(labels)
+
+    def summary(self, metrics: dict[str, Any]) -> dict[str, float | None]:
+        top5 = metrics.get("top5")
+        return {"top1": round(float(metrics["top1"]), 3), "top5": None if top5 is None else round(float(top5), 3)}
+
+    def protected_modules(self, model: nn.Module) -> list[nn.Module]:
+        from edgecv.compress.pruning import classifier_heads
+
+        return classifier_heads(model)

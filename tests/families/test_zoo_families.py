@@ -1,0 +1,180 @@
+"""Every zoo family through each stage's real code path at 32x32, random weights with BatchNorm statistics
+re-estimated on digits (as timm's registry-driven tests: one fixture per family, every stage asserted).
+
+Per family: the prune stage's preflight dry run and one real Torch-Pruning step (ShuffleNetV2 is refused in one
+line), INT8 in both schemes (fold BN, NNCF, QDQ ONNX) with only standard ops and ONNX Runtime agreeing with the
+fake-quantized torch model, and the FP16 emulation. The whole pipeline on a user CNN and a ViT is in
+test_family_pipeline.py; refusals through the CLI in test_family_refusals.py.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from edgecv.artifacts import InputSpec
+from edgecv.compress.prunability import pruning_problem
+from edgecv.compress.pruning import ChannelPruner, recalibrate_batchnorm
+from edgecv.export.onnx import export_onnx
+from edgecv.quantize.bn_fold import fold_batchnorm
+from edgecv.quantize.fp16 import fp16_emulation
+from edgecv.quantize.nncf_ptq import Calibration, quantize_ptq, strip_quantized
+from edgecv.quantize.onnx_export import write_qdq_onnx
+from edgecv.quantize.schemes import SCHEMES
+from edgecv.quantize.standard_ops import nonstandard_nodes
+from edgecv.runtime import OrtRunner
+from edgecv.stages.quantize import QuantizeParams
+
+SIZE = 32
+ZOO = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "regnet_x_400mf", "shufflenet_v2_x0_5",
+       "squeezenet1_1", "densenet121", "convnext_tiny"]
+"""One member per family; ViT is torchvision's VisionTransformer class at 2 layers (user_models.tiny_vit):
+vit_b_16 itself (86M parameters) takes minutes per stage on 2 cores, its MACs are checked in test_vit_b_16_macs."""
+REFUSED_PRUNE = {"shufflenet_v2_x0_5": "channel shuffle"}
+
+
+def digits(count: int = 48) -> torch.Tensor:
+    """Real images: scikit-learn's digits, upsampled to 32x32, grey in three channels, roughly standardized."""
+    from sklearn.datasets import load_digits
+
+    images = torch.tensor(load_digits().images[:count], dtype=torch.float32)[:, None] / 16.0
+    images = nn.functional.interpolate(images, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+    return ((images - 0.3) / 0.4).repeat(1, 3, 1, 1)
+
+
+def build(name: str) -> nn.Module:
+    import torchvision
+
+    from tests.families.user_models import tiny_vit
+
+    torch.manual_seed(0)
+    model = tiny_vit() if name == "vit" else torchvision.models.get_model(name, weights=None, num_classes=10)
+    images = digits()
+    recalibrate_batchnorm(model, [(images[i:i + 16], None) for i in range(0, len(images), 16)], batches=3)
+    return model.eval()
+
+
+@dataclass
+class Family:
+    """What each stage produced for one family (computed once per family)."""
+
+    name: str
+    model: nn.Module
+    prune_problem: str | None = None
+    pruned_macs_fraction: float | None = None
+    pruned_output: torch.Tensor | None = None
+    int8: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fp16_max_rel_diff: float | None = None
+
+
+def prune(family: Family) -> None:
+    example = torch.zeros(1, 3, SIZE, SIZE)
+    family.prune_problem = pruning_problem(family.model, example, ignored=[], round_to=8)
+    if family.prune_problem is None:
+        model = copy.deepcopy(family.model)
+        pruner = ChannelPruner(model, example, round_to=8, ratio=0.4)
+        pruner.prune_ratio()
+        family.pruned_macs_fraction = pruner.macs_fraction()
+        with torch.no_grad():
+            family.pruned_output = model(digits(4))
+
+
+def agreement(reference: np.ndarray, candidate: np.ndarray, margin: float = 0.1) -> tuple[float, float, int]:
+    """Top-1 agreement on the samples whose reference top-2 margin is at least ``margin`` of the logit scale,
+    the mean cosine, and how many samples were confident."""
+    ranked = np.sort(reference, axis=1)
+    scale = float(np.abs(reference).max()) or 1.0
+    confident = (ranked[:, -1] - ranked[:, -2]) >= margin * scale
+    same = reference.argmax(1) == candidate.argmax(1)
+    cosine = (reference * candidate).sum(1) / (np.linalg.norm(reference, axis=1) * np.linalg.norm(candidate, axis=1))
+    return float(same[confident].mean()) if confident.any() else 1.0, float(cosine.mean()), int(confident.sum())
+
+
+def quantize(family: Family, folder: Path) -> None:
+    import nncf
+
+    images = digits()
+    calibration = Calibration(nncf.Dataset([images[:16], images[16:32]]), 2, 32)
+    folded, _ = fold_batchnorm(family.model)
+    params = QuantizeParams(type="quantize")
+    spec = InputSpec(shape=(3, SIZE, SIZE), dynamic_batch=True)
+    for name in ("onnxruntime-cpu", "tensorrt"):
+        scheme = SCHEMES[name]
+        quantized = quantize_ptq(folded, scheme, calibration, params, [])
+        path = folder / f"{family.name}-{scheme.short}.onnx"
+        write_qdq_onnx(quantized, spec, path, opset=17, int8_weights=scheme.store_int8_weights)
+        with torch.no_grad():
+            reference = strip_quantized(quantized, images[:1])(images).numpy()
+        with OrtRunner(path, threads=1) as runner:
+            candidate = runner.infer(images.numpy())
+        graph = onnx.load(str(path))
+        top1, cosine, confident = agreement(reference, candidate)
+        family.int8[name] = {
+            "nonstandard": [(n.domain, n.op_type) for n in nonstandard_nodes(graph)],
+            "qdq": sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.node),
+            "top1": top1, "cosine": cosine, "confident": confident,
+        }
+
+
+def fp16(family: Family, folder: Path) -> None:
+    spec = InputSpec(shape=(3, SIZE, SIZE), dynamic_batch=True)
+    fp32 = export_onnx(family.model, spec, folder / f"{family.name}.onnx", opset=17)
+    emulated = fp16_emulation(fp32, folder / f"{family.name}.fp16.onnx")
+    x = digits(8).numpy()
+    with OrtRunner(fp32, threads=1) as full, OrtRunner(emulated, threads=1) as half:
+        reference, candidate = full.infer(x), half.infer(x)
+    family.fp16_max_rel_diff = float(np.abs(candidate - reference).max() / (np.abs(reference).max() + 1e-6))
+
+
+@pytest.fixture(scope="module", params=[*ZOO, "vit"])
+def family(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Family:
+    folder = tmp_path_factory.mktemp(request.param)
+    result = Family(request.param, build(request.param))
+    prune(result)
+    quantize(result, folder)
+    fp16(result, folder)
+    return result
+
+
+@pytest.mark.slow
+def test_prune_dry_run_and_one_step_or_a_one_line_refusal(family: Family) -> None:
+    if family.name in REFUSED_PRUNE:
+        assert family.prune_problem is not None and REFUSED_PRUNE[family.name] in family.prune_problem
+        assert "\n" not in family.prune_problem and "remove the prune stage" in family.prune_problem
+        return
+    assert family.prune_problem is None
+    assert family.pruned_macs_fraction is not None and family.pruned_macs_fraction < 0.85
+    assert family.pruned_output is not None and family.pruned_output.shape == (4, 10)
+    assert torch.isfinite(family.pruned_output).all()
+
+
+@pytest.mark.slow
+def test_int8_both_schemes_standard_qdq_agreeing_with_the_fake_quantized_model(family: Family) -> None:
+    for scheme, result in family.int8.items():
+        assert result["nonstandard"] == [], (scheme, result)
+        assert result["qdq"] >= 4, (scheme, result)
+        assert result["top1"] >= 0.9 and result["cosine"] >= 0.9, (scheme, result)
+
+
+@pytest.mark.slow
+def test_fp16_emulation_opens_in_onnx_runtime_and_stays_close(family: Family) -> None:
+    assert family.fp16_max_rel_diff is not None and family.fp16_max_rel_diff < 0.02
+
+
+def test_vit_b_16_macs_count_the_attention() -> None:
+    """torchvision publishes 17.56 G MACs for ViT-B/16 at 224; the fused attention paths used to hide 6.3 G."""
+    import torchvision
+
+    from edgecv.model_stats import count_macs
+
+    model = torchvision.models.vit_b_16(weights=None)
+    assert count_macs(model, (3, 224, 224)) == pytest.approx(17.564e9, rel=1e-3)
+    assert torch.backends.mha.get_fastpath_enabled()  # restored after counting
