@@ -24,6 +24,7 @@ import signal
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
@@ -49,6 +50,9 @@ from edgecv.run_dir import latest_run_dir, new_run_dir, run_lock, write_manifest
 from edgecv.run_paths import absolute_in_run, relative_to_run
 from edgecv.stages.base import CurrentModel, RunContext
 from edgecv.validate.parity import failed_verdicts, note_verdicts, rejudge_stage
+
+if TYPE_CHECKING:
+    from edgecv.tasks.base import Metric
 
 __all__ = ["Interrupted", "plan", "run_pipeline"]
 
@@ -118,7 +122,7 @@ def _run_step(step: Step, ctx: RunContext, current: CurrentModel | None, run_dir
         result.seconds = round(time.perf_counter() - started, 3)
         note_verdicts(result)
         _store(step, result, run_dir)
-        info(f"  done in {result.seconds:.1f}s {_headline(result)}")
+        info(f"  done in {result.seconds:.1f}s {_headline(result, ctx.task.metric)}")
     failed = failed_verdicts(result)
     if failed:
         raise ValidationFailure(f"{folder}: {failed[0]}")
@@ -245,10 +249,10 @@ def apply_threads(recipe: Recipe) -> int:
     return torch.get_num_threads()
 
 
-def _headline(result: StageResult) -> str:
+def _headline(result: StageResult, metric: Metric) -> str:
     parts = []
-    if "top1" in result.metrics:
-        parts.append(f"top-1 {result.metrics['top1']:.2f}%")
+    if result.metrics.get(metric.key) is not None:
+        parts.append(f"{metric.label} {metric.show(result.metrics[metric.key])}")
     if result.outputs and result.output.params:
         parts.append(f"{result.output.params / 1e6:.3f}M params")
     return f"({', '.join(parts)})" if parts else ""

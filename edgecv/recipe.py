@@ -137,7 +137,9 @@ class Budgets(StrictModel):
     """Limits each artifact x device is judged against; a device profile's own budgets fill the gaps."""
 
     latency_ms: float | None = Field(None, gt=0)
-    max_accuracy_drop: float | None = Field(None, ge=0, description="Top-1 points below the first artifact")
+    max_accuracy_drop: float | None = Field(
+        None, ge=0, description="Points of the task's primary metric (top-1, mAP, mIoU) below the first artifact"
+    )
     model_size_mb: float | None = Field(None, gt=0)
     memory_mb: float | None = Field(None, gt=0)
 
@@ -160,7 +162,7 @@ class Recipe(StrictModel):
     """A whole recipe. ``source`` is the file it came from (None when built in Python)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Names the run folder runs/<name>/")
-    task: Literal["classification"] = "classification"
+    task: str = Field("classification", description="The task (a folder of edgecv/tasks): classification, ...")
     seed: int = Field(
         0, description="Seeds Python, NumPy and torch before the model is built (its initial weights); data.seed "
         "and train.seed seed the splits and the training order"
@@ -177,6 +179,15 @@ class Recipe(StrictModel):
     source: Path | None = Field(None, exclude=True)
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        from edgecv.tasks import task_names
+
+        if value not in task_names():
+            raise ValueError(f"unknown task {value!r}; edgecv has {', '.join(task_names())}")
+        return value
 
     def digest(self) -> str:
         """sha256 of the resolved recipe (paths absolute, defaults filled); names a run (its folder, manifest).

@@ -45,7 +45,7 @@ class BundleSource:
             "device": chosen.device,
             "backend": chosen.backend,
             "precision": chosen.precision,
-            **{k: chosen.metrics.get(k) for k in ("top1", "top5", "top1_delta")},
+            **{k: v for k, v in chosen.metrics.items() if not k.startswith(("torch_", "device_"))},
         }
 
 

@@ -1,7 +1,8 @@
 """Accuracy-controlled quantization: keep the most sensitive layers in float until the accuracy budget holds.
 
-The budget is a maximum top-1 drop against the FP32 model on the same images: ``absolute`` in points
-(81.0 -> 80.6 is a drop of 0.4) or ``relative`` in percent of the FP32 top-1 (0.4 / 81.0 = 0.49 %).
+The budget is a maximum drop of the task's primary metric (top-1 for classification) against the FP32 model on the
+same images: ``absolute`` in points (81.0 -> 80.6 is a drop of 0.4) or ``relative`` in percent of the FP32 value
+(0.4 / 81.0 = 0.49 %). For a metric where lower is better, a rise is the drop.
 
 The search walks the sensitivity ranking (see :mod:`edgecv.quantize.sensitivity`): keeping the top ``k`` layers
 in float, with ``k`` = 1, 2, 4, ... until the budget holds, then bisecting down to the smallest such ``k``. Each
@@ -14,7 +15,7 @@ Worked example: FP32 81.02, budget 0.3 absolute, all-INT8 80.50 (drop 0.52). k=1
 Example::
 
     budget = Budget(0.3, "absolute")
-    outcome = search_float_layers(names, evaluate, budget, reference_top1=81.02, initial_top1=80.50, limit=8)
+    outcome = search_float_layers(names, evaluate, budget, reference=81.02, initial=80.50, limit=8)
     outcome.float_layers, outcome.met, [t.as_dict() for t in outcome.trials]
 """
 
@@ -27,34 +28,35 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Budget:
-    """A maximum top-1 drop, ``absolute`` (points) or ``relative`` (percent of the reference top-1)."""
+    """A maximum drop of the metric, ``absolute`` (points) or ``relative`` (percent of the reference value)."""
 
     max_drop: float
     kind: str = "absolute"
+    higher_is_better: bool = True
 
-    def drop(self, reference_top1: float, top1: float) -> float:
-        """The drop of ``top1`` from ``reference_top1`` in this budget's unit."""
-        points = reference_top1 - top1
-        return points if self.kind == "absolute" else 100.0 * points / max(reference_top1, 1e-9)
+    def drop(self, reference: float, value: float) -> float:
+        """How much worse ``value`` is than ``reference``, in this budget's unit."""
+        points = reference - value if self.higher_is_better else value - reference
+        return points if self.kind == "absolute" else 100.0 * points / max(abs(reference), 1e-9)
 
-    def met(self, reference_top1: float, top1: float) -> bool:
-        return self.drop(reference_top1, top1) <= self.max_drop + 1e-9
+    def met(self, reference: float, value: float) -> bool:
+        return self.drop(reference, value) <= self.max_drop + 1e-9
 
     def describe(self) -> str:
-        return f"{self.max_drop:g} points" if self.kind == "absolute" else f"{self.max_drop:g}% of the FP32 top-1"
+        return f"{self.max_drop:g} points" if self.kind == "absolute" else f"{self.max_drop:g}% of the FP32 value"
 
 
 @dataclass
 class Trial:
-    """One candidate: how many of the ranked layers were kept in float, and its measured top-1 and drop."""
+    """One candidate: how many of the ranked layers were kept in float, and its measured metric and drop."""
 
     float_layers: int
-    top1: float
+    score: float
     drop: float
     met: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return {"float_layers": self.float_layers, "top1": round(self.top1, 3), "drop": round(self.drop, 3),
+        return {"float_layers": self.float_layers, "score": round(self.score, 3), "drop": round(self.drop, 3),
                 "met": self.met}
 
 
@@ -69,7 +71,7 @@ class SearchOutcome:
 
 
 Evaluate = Callable[[list[str]], tuple[float, Any]]
-"""(layer names kept in float) -> (top-1 of the resulting artifact, anything to keep for the chosen one)."""
+"""(layer names kept in float) -> (metric of the resulting artifact, anything to keep for the chosen one)."""
 
 
 def _steps(limit: int) -> list[int]:
@@ -85,19 +87,19 @@ def search_float_layers(
     evaluate: Evaluate,
     budget: Budget,
     *,
-    reference_top1: float,
-    initial_top1: float,
+    reference: float,
+    initial: float,
     initial_payload: Any = None,
     limit: int | None = None,
 ) -> SearchOutcome:
     """The smallest prefix of ``ranked`` to keep in float so the budget holds (see the module docstring)."""
     limit = min(len(ranked), limit if limit is not None else len(ranked))
-    results: dict[int, tuple[float, Any]] = {0: (initial_top1, initial_payload)}
+    results: dict[int, tuple[float, Any]] = {0: (initial, initial_payload)}
 
     def trial(k: int) -> bool:
         if k not in results:
             results[k] = evaluate(ranked[:k])
-        return budget.met(reference_top1, results[k][0])
+        return budget.met(reference, results[k][0])
 
     low, high = 0, None
     if not trial(0):
@@ -117,7 +119,7 @@ def search_float_layers(
     met = high is not None
     chosen = high if high is not None else max(results, key=lambda k: (results[k][0], -k))
     trials = [
-        Trial(k, top1, budget.drop(reference_top1, top1), budget.met(reference_top1, top1))
-        for k, (top1, _) in sorted(results.items())
+        Trial(k, value, budget.drop(reference, value), budget.met(reference, value))
+        for k, (value, _) in sorted(results.items())
     ]
     return SearchOutcome(chosen, met, trials, results[chosen][1])

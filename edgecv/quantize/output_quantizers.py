@@ -1,22 +1,29 @@
-"""Quantize the conv outputs that ONNX Runtime's CPU kernels could not otherwise fuse (ONNX Runtime CPU scheme).
+"""Quantize the tensors ONNX Runtime's CPU kernels need quantized to run a layer in INT8 (ONNX Runtime CPU scheme).
 
 ONNX Runtime fuses ``DequantizeLinear -> Conv -> QuantizeLinear`` into QLinearConv only when the conv's output goes
 straight to a QuantizeLinear (a Relu or Clip in between is folded away). NNCF (like OpenVINO) treats Conv followed
 by hard-swish, hard-sigmoid or SiLU as one fused layer and quantizes only after the activation; ONNX Runtime has no
-int8 kernel for those activations, so the conv runs in float: a depthwise conv then leaves MLAS's fast NCHWc path
-too (its weight comes from a DequantizeLinear), which made MobileNetV3's INT8 3x slower than FP32.
+int8 kernel for those activations, so the conv runs in float: a depthwise conv then also leaves MLAS's fast NCHWc
+path (its weight comes from a DequantizeLinear), which made MobileNetV3's INT8 3x slower than FP32.
 
-``add_output_quantizers`` finds every weight-quantized conv of an NNCF-quantized model whose output reaches no
-quantizer (through at most a ReLU/ReLU6), and adds an activation quantizer on that output, in the scheme's
-activation format, with its min/max range measured on the calibration batches (the quantized model runs them, so
-each range sees the error of the layers before it). The torch fake-quantized model and its ONNX export then hold the
-same extra Q/DQ, so parity is unchanged in meaning. Where every consumer is a hard-swish or hard-sigmoid, the range
-starts at -3 (both are 0 below it) and, for hard-sigmoid only, ends at 3: finer steps, identical outputs.
+Two steps around ``nncf.quantize``:
+
+1. ``int8_activations(model)``: a copy where each ``nn.SiLU`` is ``x * sigmoid(x)`` and each ``nn.Hardswish`` is
+   ``x * relu6(x + 3) / 6``: the same functions, written with ops ONNX Runtime has int8 kernels for (QLinearSigmoid,
+   QLinearAdd, QLinearMul; the ReLU6 becomes the saturation of a [0, 6] quantizer).
+2. ``add_output_quantizers(quantized, calibration)``: an activation quantizer on every weight-quantized conv output
+   that reaches no quantizer (through at most a ReLU/ReLU6), its min/max range measured on the calibration batches
+   (the quantized model runs them, so each range sees the error of the layers before it; where every consumer is a
+   hard-swish or hard-sigmoid, whose output is the same for all inputs <= -3, the range starts at -3: finer steps,
+   identical outputs), and a fixed-range quantizer on each sigmoid ([0, 1]) and ReLU6 ([0, 6]) output left float.
+
+The torch fake-quantized model and its ONNX export hold the same Q/DQ, so parity keeps its meaning.
 
 Example::
 
-    quantized = nncf.quantize(model, calibration.dataset, ...)
-    added = add_output_quantizers(quantized, calibration)    # ["features/0/0/conv2d/0", ...]
+    prepared = int8_activations(folded)
+    quantized = nncf.quantize(prepared, calibration.dataset, ...)
+    add_output_quantizers(quantized, calibration)    # ["features/0/0/conv2d/0", ...]
 """
 
 from __future__ import annotations
@@ -27,11 +34,38 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F  # noqa: N812
 
 FOLDED_BEFORE_Q = frozenset({"relu", "relu_", "relu6", "hardtanh", "hardtanh_"})
 """Activations ONNX Runtime removes between a conv and its QuantizeLinear (ReluQuantFusion, ClipQuantFusion)."""
-FLOOR_MINUS_3 = frozenset({"hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_"})
-"""Activations that give the same output for every input <= -3."""
+FIXED_RANGES = {"sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0), "relu6": (0.0, 6.0), "hardtanh": (0.0, 6.0)}
+"""Ops with a known output range, quantized over it when NNCF left their output float."""
+
+
+class Int8SiLU(nn.Module):
+    """SiLU written as ``x * sigmoid(x)``, so the sigmoid's output can be quantized (QLinearSigmoid + QLinearMul)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(x)
+
+
+class Int8Hardswish(nn.Module):
+    """Hard-swish written as ``x * relu6(x + 3) / 6`` (QLinearAdd, a [0, 6] quantizer, QLinearMul)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * (F.relu6(x + 3.0) / 6.0)
+
+
+def int8_activations(model: nn.Module) -> nn.Module:
+    """``model`` itself when it has no SiLU/hard-swish module, else a copy with them written as ``Int8*`` modules."""
+    names = [n for n, m in model.named_modules() if type(m) in (nn.SiLU, nn.Hardswish)]
+    if not names:
+        return model
+    prepared = copy.deepcopy(model)
+    for name in names:
+        kind = type(prepared.get_submodule(name))
+        prepared.set_submodule(name, Int8SiLU() if kind is nn.SiLU else Int8Hardswish())
+    return prepared
 
 
 def _op(node: Any) -> str:
@@ -44,8 +78,25 @@ def _is_quantizer(node: Any) -> bool:
     return "hook__" in node.node_name and node.node_name.rsplit("/", 2)[-2].endswith("quantize")
 
 
-def unfused_convs(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[float, float]]:
-    """Conv op name -> (lowest, highest) range clamp, per weight-quantized conv whose output reaches no quantizer."""
+def _hard_swish_input(model: nn.Module, consumers: list[Any]) -> bool:
+    """Whether every consumer is a hard-swish/hard-sigmoid (or the ops of an ``Int8Hardswish``)."""
+    for node in consumers:
+        if _op(node).rstrip("_") in ("hardswish", "hardsigmoid"):
+            continue
+        scope = node.node_name.rsplit("/", 2)[0].replace("/", ".")
+        try:
+            if not isinstance(model.get_submodule(scope), Int8Hardswish):
+                return False
+        except AttributeError:
+            return False
+    return bool(consumers)
+
+
+def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[float, float, bool]]:
+    """Op name -> (lowest, highest, fixed) for each output to quantize (see the module docstring).
+
+    ``fixed`` ranges are used as they are; the others clamp the measured min/max.
+    """
     from nncf.torch.function_hook.nncf_graph.nncf_graph_builder import build_nncf_graph
     from nncf.torch.graph import operator_metatypes as om
 
@@ -55,19 +106,24 @@ def unfused_convs(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[fl
              om.PTDepthwiseConv2dSubtype, om.PTDepthwiseConv3dSubtype)
     hooked = set(quantizers(model))
     graph = build_nncf_graph(model, example)
-    found: dict[str, tuple[float, float]] = {}
+    found: dict[str, tuple[float, float, bool]] = {}
     for node in graph.get_all_nodes():
+        consumers = graph.get_next_nodes(node)
+        if consumers and all(_is_quantizer(n) for n in consumers):
+            continue
+        op = _op(node).rstrip("_")
+        if op in FIXED_RANGES:
+            if not (len(consumers) == 1 and _op(consumers[0]).rstrip("_") in FOLDED_BEFORE_Q):
+                found[node.node_name] = (*FIXED_RANGES[op], True)
+            continue
         if node.metatype not in convs or not any(h.startswith(f"pre_hooks.{node.node_name}__1.") for h in hooked):
             continue
-        nexts = graph.get_next_nodes(node)
+        nexts = consumers
         if len(nexts) == 1 and _op(nexts[0]) in FOLDED_BEFORE_Q:
             nexts = graph.get_next_nodes(nexts[0])
         if nexts and all(_is_quantizer(n) for n in nexts):
             continue
-        ops = {_op(n) for n in graph.get_next_nodes(node)}
-        low = -3.0 if ops and ops <= FLOOR_MINUS_3 else -math.inf
-        high = 3.0 if ops and ops <= {"hardsigmoid", "hardsigmoid_"} else math.inf
-        found[node.node_name] = (low, high)
+        found[node.node_name] = (-3.0 if _hard_swish_input(model, consumers) else -math.inf, math.inf, False)
     return found
 
 
@@ -101,7 +157,7 @@ def _ranges(model: nn.Module, names: list[str], calibration: Any) -> dict[str, t
 
 
 def add_output_quantizers(model: nn.Module, calibration: Any) -> list[str]:
-    """Add an activation quantizer on each unfused conv output of ``model`` (in place); return the conv op names."""
+    """Add the activation quantizers of the module docstring to ``model`` (in place); return the op names."""
     from nncf.torch.function_hook.wrapper import register_post_function_hook
     from nncf.torch.quantization.layers import AsymmetricQuantizer
 
@@ -110,12 +166,10 @@ def add_output_quantizers(model: nn.Module, calibration: Any) -> list[str]:
     template = next((q for name, q in quantizers(model).items() if isinstance(q, AsymmetricQuantizer)
                      and "post_hooks." in name and tuple(q.scale_shape) == (1,)), None)
     example = next(iter(calibration.dataset.get_inference_data()))
-    targets = unfused_convs(model, example) if template is not None else {}
-    if not targets:
-        return []
-    measured = _ranges(model, list(targets), calibration)
-    for name, (floor, ceiling) in targets.items():
-        low, high = measured[name]
+    targets = unquantized_outputs(model, example) if template is not None else {}
+    measured = _ranges(model, [n for n, (*_, fixed) in targets.items() if not fixed], calibration)
+    for name, (floor, ceiling, fixed) in targets.items():
+        low, high = (floor, ceiling) if fixed else measured[name]
         low, high = min(max(low, floor), 0.0), max(min(high, ceiling), 0.0)
         high = max(high, low + 1e-6)
         quantizer = copy.deepcopy(template)

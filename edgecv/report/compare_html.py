@@ -8,14 +8,19 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgecv.artifacts import atomic_write_text
 from edgecv.report import htmlkit as k
 from edgecv.report import plots
 from edgecv.report.html_cells import SOURCE_BADGE, accuracy, judged_td, latency_text, tradeoff_points
+from edgecv.report.metric import column, report_metric, score
 from edgecv.report.schema import Report, Validation
 from edgecv.report.verdicts import counts
 from edgecv.validate.budgets import LATENCY_BATCH
+
+if TYPE_CHECKING:
+    from edgecv.tasks.base import Metric
 
 
 def run_labels(reports: list[Report]) -> list[str]:
@@ -61,6 +66,7 @@ def _runs(reports: list[Report], labels: list[str]) -> str:
 def _validations(reports: list[Report], labels: list[str]) -> str:
     """One table per device: every run's artifacts, budget-judged cells coloured with their own limits."""
     parts = []
+    metric = report_metric(reports[0])
     devices = dict.fromkeys(v.device for r in reports for v in r.validations)
     for device in devices:
         rows = []
@@ -68,26 +74,27 @@ def _validations(reports: list[Report], labels: list[str]) -> str:
             for v in (v for v in r.validations if v.device == device):
                 got = {x.budget: x for x in v.verdicts}
                 rows.append([
-                    k.esc(label), k.esc(v.artifact), k.esc(v.precision), k.pct(accuracy(v)),
+                    k.esc(label), k.esc(v.artifact), k.esc(v.precision), k.pct(accuracy(v, r)),
                     judged_td(k.mb(v.model_size_mb), got.get("model_size_mb"), True),
                     judged_td(k.mb(v.memory_mb), got.get("memory_mb"), True),
                     SOURCE_BADGE.get(v.latency_source, ""),
                     judged_td(latency_text(v, LATENCY_BATCH), got.get("latency_ms"), True),
-                    judged_td(k.delta(_change(v)), got.get("max_accuracy_drop"), True),
+                    judged_td(k.delta(_change(v, metric)), got.get("max_accuracy_drop"), True),
                 ])
-        headers = ["run", "artifact", "precision", "top-1 %", "size MB", "memory MB", "latency",
-                   f"batch {LATENCY_BATCH} p50 ms", "Δ top-1"]
+        headers = ["run", "artifact", "precision", column(metric), "size MB", "memory MB", "latency",
+                   f"batch {LATENCY_BATCH} p50 ms", column(metric, "Δ ")]
         parts.append(f"<h3>{k.esc(device)}</h3>" + k.table(headers, rows, numeric=[3, 4, 5, 7, 8]))
     note = (
-        "Top-1 measured on the device where imported; <b>~</b> marks an estimated latency; Δ top-1 is against each "
-        "run's own baseline. Cells judged against a budget are coloured and show the margin and the run's limit."
+        f"{metric.label.capitalize()} measured on the device where imported; <b>~</b> marks an estimated latency; "
+        f"Δ {metric.label} is against each run's own baseline. Cells judged against a budget are coloured and show "
+        "the margin and the run's limit."
     )
     return k.section("validations", "Artifacts on devices", "".join(parts), note)
 
 
-def _change(v: Validation) -> float | None:
+def _change(v: Validation, metric: Metric) -> float | None:
     drop = next((x for x in v.verdicts if x.budget == "max_accuracy_drop" and x.value is not None), None)
-    return -drop.value if drop is not None else v.metrics.get("top1_delta")
+    return -drop.value if drop is not None else score(v, metric, "delta")
 
 
 def _tradeoff(reports: list[Report], labels: list[str]) -> str:
@@ -95,4 +102,6 @@ def _tradeoff(reports: list[Report], labels: list[str]) -> str:
     if not points or not plots.available():
         return k.section("tradeoff", "Accuracy vs latency", '<p class="empty">Nothing to plot.</p>')
     note = "Colour: run. Filled: measured; hollow: estimated. Ringed: the Pareto front across all runs."
-    return k.section("tradeoff", "Accuracy vs latency", plots.tradeoff_svg(points, {}), note)
+    metric = report_metric(reports[0])
+    svg = plots.tradeoff_svg(points, {}, f"{metric.label} ({metric.unit})")
+    return k.section("tradeoff", "Accuracy vs latency", svg, note)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from edgecv.report.htmlkit import esc, ms
+from edgecv.report.metric import report_metric, shown_score
 from edgecv.report.plots import TradeoffPoint
 from edgecv.report.schema import Report, Validation, Verdict
 from edgecv.report.verdicts import MARK
-from edgecv.validate.budgets import LATENCY_BATCH, UNITS, baseline_top1, latency_at
+from edgecv.validate.budgets import LATENCY_BATCH, UNITS, baseline_score, latency_at
 
 SOURCE_BADGE = {
     "measured": '<span class="badge src-measured">measured</span>',
@@ -17,10 +18,9 @@ SOURCE_BADGE = {
 _STATE = {True: "v-pass", False: "v-fail", None: "v-unknown"}
 
 
-def accuracy(v: Validation) -> float | None:
-    """The accuracy that counts for a device: measured on it when imported, else through ONNX Runtime here."""
-    on_device = v.metrics.get("device_top1")
-    return on_device if on_device is not None else v.metrics.get("top1")
+def accuracy(v: Validation, report: Report) -> float | None:
+    """The task metric that counts for a device: measured on it when imported, else through ONNX Runtime here."""
+    return shown_score(v, report_metric(report))
 
 
 def latency_text(v: Validation, batch: int) -> str:
@@ -82,20 +82,23 @@ def tradeoff_points(report: Report, group: str = "") -> list[TradeoffPoint]:
     """One point per validation with a batch-1 latency and an accuracy."""
     points = []
     for v in report.validations:
-        lat, top1 = latency_at(v, LATENCY_BATCH), accuracy(v)
-        if lat is not None and top1 is not None and lat > 0:
+        lat, value = latency_at(v, LATENCY_BATCH), accuracy(v, report)
+        if lat is not None and value is not None and lat > 0:
             measured = v.latency_source in ("measured", "imported")
-            points.append(TradeoffPoint(v.device, v.artifact, lat, top1, measured, group))
+            points.append(TradeoffPoint(v.device, v.artifact, lat, value, measured, group))
     return points
 
 
 def plot_limits(report: Report) -> dict[str, tuple[float | None, float | None]]:
-    """Per device: (latency budget ms, lowest allowed top-1) from the verdicts, for the trade-off plot."""
-    baseline = baseline_top1(report.validations)
+    """Per device: (latency budget ms, lowest allowed metric) from the verdicts, for the trade-off plot."""
+    metric = report_metric(report)
+    baseline = baseline_score(report.validations, metric)
     limits: dict[str, tuple[float | None, float | None]] = {}
     for v in report.validations:
         found = {x.budget: x.limit for x in v.verdicts}
         drop = found.get("max_accuracy_drop")
-        floor = baseline - drop if drop is not None and baseline is not None else None
+        floor = None
+        if drop is not None and baseline is not None:
+            floor = baseline - drop if metric.higher_is_better else baseline + drop
         limits.setdefault(v.device, (found.get("latency_ms"), floor))
     return limits

@@ -11,6 +11,7 @@ from typing import Any
 
 from edgecv.report import htmlkit as k
 from edgecv.report import plots
+from edgecv.report.metric import report_metric
 from edgecv.report.schema import Report
 
 RANKING_ROWS = 15
@@ -75,7 +76,8 @@ def compression_section(report: Report) -> str:
     body = ""
     curves = training_curves(report)
     if curves and plots.available():
-        body += plots.training_curves_svg(curves)
+        metric = report_metric(report)
+        body += plots.training_curves_svg(curves, f"selection {metric.label} ({metric.unit})")
     for stage in report.stages:
         if stage.kind == "prune":
             body += _pruning(stage.stage, stage.metrics)

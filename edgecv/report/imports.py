@@ -1,9 +1,9 @@
 """Merge measurements made on the device (a bundle's ``results.json``) into a run's report.
 
 The (artifact, device) validation gets the device's latency (``latency_source="imported"``; an estimate it had
-is kept in ``estimated``), the device's accuracy on the bundled images in ``metrics["device_top1"]`` (and
-``device_top5``, ``device_images``), and its verdicts are recomputed; report.md/html are re-rendered. A copy of
-the results is kept in ``<run>/imports/<device>-<artifact>.json``.
+is kept in ``estimated``), the device's task metrics on the bundled images as ``metrics["device_<key>"]``
+(``device_top1``, ``device_top5`` for classification) with ``device_images``, and its verdicts are recomputed;
+report.md/html are re-rendered. A copy of the results is kept in ``<run>/imports/<device>-<artifact>.json``.
 
 The whole file is checked first (:class:`DeviceResults`): types, device and artifact names (no paths, no markup),
 and the ``onnx_sha256`` of the model the device ran, which must be this run's artifact.
@@ -124,15 +124,16 @@ def load_results(path: Path) -> dict[str, Any]:
     return results
 
 
-def _device_metrics(results: dict[str, Any]) -> dict[str, float | None]:
+def _device_metrics(results: dict[str, Any], report: Report) -> dict[str, float | None]:
+    """The device's figures as ``device_<metric key>`` (``device_top1`` for classification), and its image count."""
+    from edgecv.report.metric import headline_metrics
+
     acc = results.get("accuracy") or {}
     if not acc:
         return {}
-    return {
-        "device_top1": acc.get("top1"),
-        "device_top5": acc.get("top5"),
-        "device_images": float(acc["samples"]) if acc.get("samples") is not None else None,
-    }
+    figures: dict[str, float | None] = {f"device_{m.key}": acc.get(m.key) for m in headline_metrics(report)}
+    figures["device_images"] = float(acc["samples"]) if acc.get("samples") is not None else None
+    return figures
 
 
 def _new_validation(report: Report, artifact: str, device: str, results: dict[str, Any]) -> Validation:
@@ -180,7 +181,7 @@ def merge_results(report: Report, results: dict[str, Any], source: str = "result
         entry.estimated = entry.latency
     entry.latency, entry.latency_source = latency, "imported"
     entry.backend, entry.precision = "tensorrt", str(results.get("precision", entry.precision))
-    entry.metrics.update(_device_metrics(results))
+    entry.metrics.update(_device_metrics(results, report))
     return recompute_verdicts(updated)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edgecv.report.html_cells import estimate_error_label
+from edgecv.report.metric import column, headline_metrics, report_metric, score
 from edgecv.report.pareto import int8_notes, recommended
 from edgecv.report.schema import Report, Validation, splits_line
 from edgecv.report.verdicts import STATE, margin_text, summary_line
@@ -71,6 +72,7 @@ def _recommendation(report: Report) -> list[str]:
 
 def render_markdown(report: Report) -> str:
     """The whole report as markdown."""
+    metric, headline = report_metric(report), headline_metrics(report)
     out = [
         f"# edgecv report: {report.name}",
         "",
@@ -84,13 +86,13 @@ def render_markdown(report: Report) -> str:
         "## Stages",
         "",
         _table(
-            ["stage", "output", "format", "top-1 %", "params", "MACs", "size", "seconds"],
+            ["stage", "output", "format", column(metric), "params", "MACs", "size", "seconds"],
             [
                 [
                     s.stage,
                     s.output.name if s.outputs else "–",
                     s.output.format if s.outputs else "–",
-                    _num(s.metrics.get("top1")),
+                    _num(s.metrics.get(metric.key)),
                     _num(s.output.params, "{:,}") if s.outputs else "–",
                     _num(s.output.macs, "{:,}") if s.outputs else "–",
                     _num(s.output.size_bytes / 1e6, "{:.3f} MB") if s.outputs else "–",
@@ -111,16 +113,16 @@ def render_markdown(report: Report) -> str:
         *(["", f"Estimates (est.): {band}."] if (band := estimate_error_label(report)) else []),
         "",
         _table(
-            ["artifact", "device", "precision", "top-1 %", "top-5 %", "device top-1 %", "size MB", "memory MB",
+            ["artifact", "device", "precision", *[column(m) for m in headline], column(metric, "device "),
+             "size MB", "memory MB",
              *[f"batch {b}" for b in batches]],
             [
                 [
                     v.artifact,
                     v.device,
                     v.precision,
-                    _num(v.metrics.get("top1")),
-                    _num(v.metrics.get("top5")),
-                    _num(v.metrics.get("device_top1")),
+                    *[_num(score(v, m)) for m in headline],
+                    _num(score(v, metric, "device")),
                     _num(v.model_size_mb, "{:.3f}"),
                     _num(v.memory_mb, "{:.3f}"),
                     *[latency_cell(v, b) for b in batches],

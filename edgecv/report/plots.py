@@ -42,12 +42,12 @@ _RC = {
 
 @dataclass(frozen=True)
 class TradeoffPoint:
-    """One artifact on one device: batch-1 latency, top-1, whether measured, and its series (run) name."""
+    """One artifact on one device: batch-1 latency, the task metric, whether measured, and its series (run) name."""
 
     device: str
     label: str
     latency_ms: float
-    top1: float
+    score: float
     measured: bool
     group: str = ""
 
@@ -95,9 +95,11 @@ def _plot(width: float, height: float, draw) -> str:
         return to_svg(fig)
 
 
-def tradeoff_svg(points: Sequence[TradeoffPoint], limits: dict[str, tuple[float | None, float | None]]) -> str:
-    """Accuracy vs batch-1 latency, one panel per device, Pareto front marked; ``limits`` maps a device to
-    (latency budget ms, lowest allowed top-1) drawn as dashed lines when they fall on the plotted range."""
+def tradeoff_svg(
+    points: Sequence[TradeoffPoint], limits: dict[str, tuple[float | None, float | None]], ylabel: str = "top-1 (%)"
+) -> str:
+    """The task metric vs batch-1 latency, one panel per device, Pareto front marked; ``limits`` maps a device to
+    (latency budget ms, lowest allowed metric) drawn as dashed lines when they fall on the plotted range."""
     devices = list(dict.fromkeys(p.device for p in points))
     groups = list(dict.fromkeys(p.group for p in points))
     cols = min(3, len(devices))
@@ -107,6 +109,7 @@ def tradeoff_svg(points: Sequence[TradeoffPoint], limits: dict[str, tuple[float 
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         for ax, device in zip(axes, devices, strict=False):
             _tradeoff_panel(ax, [p for p in points if p.device == device], groups, limits.get(device, (None, None)))
+            ax.set_ylabel(ylabel)
             ax.set_title(device)
         for ax in axes[len(devices) :]:
             ax.set_visible(False)
@@ -133,16 +136,16 @@ def _tradeoff_legend(groups: list[str], budgets: bool) -> list:
 
 
 def _tradeoff_panel(ax, pts: list[TradeoffPoint], groups: list[str], limits: tuple[float | None, float | None]) -> None:
-    xs, ys = [p.latency_ms for p in pts], [p.top1 for p in pts]
+    xs, ys = [p.latency_ms for p in pts], [p.score for p in pts]
     front = pareto_front(list(zip(xs, ys, strict=True)))
     ax.plot([xs[i] for i in front], [ys[i] for i in front], color="#9ca3af", lw=1.2, ls="--", zorder=1)
     ax.scatter([xs[i] for i in front], [ys[i] for i in front], s=150, facecolors="none", edgecolors="#111827",
                lw=1.2, zorder=2)
     for i, p in enumerate(pts):
         color = PALETTE[groups.index(p.group) % len(PALETTE)]
-        ax.scatter([p.latency_ms], [p.top1], s=46, color=color, zorder=3,
+        ax.scatter([p.latency_ms], [p.score], s=46, color=color, zorder=3,
                    facecolors=color if p.measured else "white", lw=1.6)
-        ax.annotate(p.label, (p.latency_ms, p.top1), xytext=(6, 5 if i % 2 == 0 else -11),
+        ax.annotate(p.label, (p.latency_ms, p.score), xytext=(6, 5 if i % 2 == 0 else -11),
                     textcoords="offset points", fontsize=7.5, color=INK)
     lo, hi = min(xs), max(xs)
     if hi / max(lo, 1e-12) > 20:
@@ -159,7 +162,6 @@ def _tradeoff_panel(ax, pts: list[TradeoffPoint], groups: list[str], limits: tup
         ax.axhline(floor, color=BUDGET, ls=":", lw=1.2)
     ax.margins(x=0.25, y=0.25)
     ax.set_xlabel("latency p50, batch 1 (ms)")
-    ax.set_ylabel("top-1 (%)")
 
 
 def stage_bars_svg(names: list[str], size_mb: list[float], macs: list[float | None]) -> str:
@@ -249,8 +251,8 @@ def _short(label: str, width: int = 12) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
-def training_curves_svg(curves: dict[str, list[float]]) -> str:
-    """Validation top-1 (%) after each epoch, one line per training stage (train, fine-tune, distill)."""
+def training_curves_svg(curves: dict[str, list[float]], ylabel: str = "selection top-1 (%)") -> str:
+    """The selection split's task metric after each epoch, one line per training stage (train, fine-tune, distill)."""
 
     def draw(fig) -> None:
         ax = fig.subplots()
@@ -262,7 +264,7 @@ def training_curves_svg(curves: dict[str, list[float]]) -> str:
         longest = max(len(v) for v in curves.values())
         ax.set_xticks(range(1, longest + 1))
         ax.set_xlabel("epoch")
-        ax.set_ylabel("selection top-1 (%)")
+        ax.set_ylabel(ylabel)
         ax.margins(x=0.08, y=0.12)
         fig.legend(loc="outside upper center", ncols=min(len(curves), 4), fontsize=8)
 

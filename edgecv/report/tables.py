@@ -7,6 +7,7 @@ from rich.table import Table
 
 from edgecv.console import results as console
 from edgecv.report.markdown import latency_cell
+from edgecv.report.metric import column, report_metric, score
 from edgecv.report.pareto import int8_notes, recommended
 from edgecv.report.schema import Report
 from edgecv.report.verdicts import summary_line, verdicts_cell
@@ -14,16 +15,17 @@ from edgecv.report.verdicts import summary_line, verdicts_cell
 
 def print_summary(report: Report) -> None:
     """Per stage (output, accuracy, size) and per validation (device, accuracy, latency) tables."""
+    metric = report_metric(report)
     stages = Table(title=f"{report.name}: stages ({report.status})")
-    for column in ("stage", "output", "top-1 %", "params", "MACs", "size MB", "s"):
-        stages.add_column(column)
+    for name in ("stage", "output", column(metric), "params", "MACs", "size MB", "s"):
+        stages.add_column(name)
     for s in report.stages:
         out = s.outputs[-1] if s.outputs else None
-        top1 = s.metrics.get("top1")
+        value = s.metrics.get(metric.key)
         stages.add_row(
             s.stage,
             out.name if out else "–",
-            f"{top1:.2f}" if top1 is not None else "–",
+            f"{value:.2f}" if value is not None else "–",
             f"{out.params:,}" if out and out.params else "–",
             f"{out.macs:,}" if out and out.macs else "–",
             f"{out.size_bytes / 1e6:.3f}" if out else "–",
@@ -34,15 +36,15 @@ def print_summary(report: Report) -> None:
     checks = Table(
         title="validation (latency p50; est. = estimated from the device profile)", caption=summary_line(report)
     )
-    for column in ("artifact", "device", "precision", "top-1 %", *[f"batch {b}" for b in batches], "budgets"):
-        checks.add_column(column)
+    for name in ("artifact", "device", "precision", column(metric), *[f"batch {b}" for b in batches], "budgets"):
+        checks.add_column(name)
     for v in report.validations:
-        top1, on_device = v.metrics.get("top1"), v.metrics.get("device_top1")
+        value, on_device = score(v, metric), score(v, metric, "device")
         checks.add_row(
             v.artifact,
             v.device,
             v.precision,
-            ("–" if top1 is None else f"{top1:.2f}") + ("" if on_device is None else f" (device {on_device:.2f})"),
+            ("–" if value is None else f"{value:.2f}") + ("" if on_device is None else f" (device {on_device:.2f})"),
             *[latency_cell(v, b) for b in batches],
             _colored(verdicts_cell(v)),
         )
@@ -62,20 +64,21 @@ def _colored(cell: str) -> str:
 
 
 def print_comparison(reports: list[Report]) -> None:
-    """Runs side by side: per run and artifact, top-1 and host latency at each batch size."""
+    """Runs side by side: per run and artifact, the task metric and host latency at each batch size."""
     batches = sorted({r.batch for rep in reports for v in rep.validations for r in v.latency})
+    metric = report_metric(reports[0])
     table = Table(title="runs compared")
-    for column in ("run", "artifact", "device", "top-1 %", "size MB", *[f"batch {b}" for b in batches], "budgets"):
-        table.add_column(column)
+    for name in ("run", "artifact", "device", column(metric), "size MB", *[f"batch {b}" for b in batches], "budgets"):
+        table.add_column(name)
     for rep in reports:
         sizes = {a.name: a.size_bytes for a in rep.artifacts}
         for v in rep.validations:
-            top1 = v.metrics.get("top1")
+            value = score(v, report_metric(rep))
             table.add_row(
                 rep.run_dir,
                 v.artifact,
                 v.device,
-                f"{top1:.2f}" if top1 is not None else "–",
+                f"{value:.2f}" if value is not None else "–",
                 f"{sizes.get(v.artifact, 0) / 1e6:.3f}",
                 *[latency_cell(v, b) for b in batches],
                 _colored(verdicts_cell(v)),
@@ -88,7 +91,7 @@ def print_devices() -> None:
     from edgecv.devices import list_devices
 
     table = Table(title="device profiles (`edgecv devices show NAME` for every field)")
-    for column in (
+    for header in (
         "name",
         "arch",
         "cc",
@@ -102,7 +105,7 @@ def print_devices() -> None:
         "opset",
         "2:4",
     ):
-        table.add_column(column)
+        table.add_column(header)
     for d in list_devices():
         table.add_row(
             d.name,

@@ -156,7 +156,7 @@ def calibration_source(ctx: RunContext) -> str:
     return "train split (class-balanced, seeded)"
 
 
-def _top1(ctx: RunContext, path: Path, loader: Any) -> float:
+def _score(ctx: RunContext, path: Path, loader: Any) -> float:
     """The task's primary metric of an ONNX file through ONNX Runtime on ``loader``'s images."""
     from edgecv.runtime import OrtRunner
     from edgecv.validate.accuracy import evaluate_runner
@@ -324,12 +324,13 @@ class QuantizeStage(Stage):
                                           targets=plan.targets)
         emulated = fp16_emulation(path, folder / f"{name}.fp16-emulated.onnx")
         loader = ctx.val_loader()
-        fp32_top1, fp16_top1 = _top1(ctx, path, loader), _top1(ctx, emulated, loader)
-        info(f"  {name}: FP32 ONNX top-1 {fp32_top1:.2f}%, FP16 emulated {fp16_top1:.2f}%")
+        fp32, fp16 = _score(ctx, path, loader), _score(ctx, emulated, loader)
+        metric = ctx.task.metric
+        info(f"  {name}: FP32 ONNX {metric.label} {metric.show(fp32)}, FP16 emulated {metric.show(fp16)}")
         metrics = {
             "precision": "fp16", "targets": plan.targets, "parity": [parity.model_dump()],
             "onnx": "FP32 weights and graph; the TensorRT engine builder's FP16 flag converts on the device",
-            "fp32_top1": fp32_top1, "fp16_emulated_top1": fp16_top1, "fp16_emulation": EMULATION,
+            f"fp32_{metric.key}": fp32, f"fp16_emulated_{metric.key}": fp16, "fp16_emulation": EMULATION,
             "emulated_onnx": str(emulated),
         }
         return [artifact], metrics
@@ -350,16 +351,18 @@ class _AccuracyControl:
         self.ctx, self.params, self.prepared, self.calibration = ctx, params, prepared, calibration
         self.ignored = ignored
         self.candidates = [x for x in layers if x not in ignored]
-        self.budget = Budget(params.max_accuracy_drop or 0.0, params.drop_type)
+        self.metric = ctx.task.metric
+        self.budget = Budget(params.max_accuracy_drop or 0.0, params.drop_type, self.metric.higher_is_better)
         judged = ctx.splits.selection  # the decisions' images; the reported val split decides nothing
         count = min(params.accuracy_samples or len(judged), len(judged))  # type: ignore[arg-type]
         self.loader = make_loader(calibration_subset(judged, count, ctx.recipe.data.seed), ctx.preprocessing, 256)
         self.trials = Path(tempfile.mkdtemp(prefix="trials-", dir=folder))
         reference = export_onnx(prepared, ctx.input_spec, self.trials / "fp32.onnx", opset=quantized_opset(ctx))
-        self.reference_top1 = _top1(ctx, reference, self.loader)
+        self.reference = _score(ctx, reference, self.loader)
         ranking_set = calibration_subset(ctx.splits.train, params.ranking_samples, ctx.recipe.data.seed)
         self.images = torch.cat([x for x, _ in make_loader(ranking_set, ctx.preprocessing, 256)])
-        info(f"  accuracy control: FP32 top-1 {self.reference_top1:.2f}% on {count} selection images, "
+        info(f"  accuracy control: FP32 {self.metric.label} {self.metric.show(self.reference)} on {count} "
+             "selection images, "
              f"budget {self.budget.describe()}")
 
     def close(self) -> None:
@@ -370,7 +373,7 @@ class _AccuracyControl:
         from edgecv.quantize.onnx_export import export_for_trial
 
         path = export_for_trial(self.ctx, quantized, self.trials / f"{tag}.onnx", scheme)
-        return _top1(self.ctx, path, self.loader)
+        return _score(self.ctx, path, self.loader)
 
     def run(self, plan: ArtifactPlan, quantized: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
         from edgecv.quantize.accuracy_control import search_float_layers
@@ -381,7 +384,7 @@ class _AccuracyControl:
         scheme = plan.scheme
         initial = self._measure(quantized, scheme, f"{scheme.short}-0")
         info(f"  {scheme.name}: all-INT8 top-1 {initial:.2f}%")
-        ranking = [] if self.budget.met(self.reference_top1, initial) else \
+        ranking = [] if self.budget.met(self.reference, initial) else \
             rank_layers(quantized, self.prepared, self.images, self.candidates)
         by_name = {x.name: x for x in self.candidates}
         fixed = [x.node for x in self.ignored]
@@ -394,12 +397,12 @@ class _AccuracyControl:
             return top1, model
 
         outcome = search_float_layers(
-            [r.name for r in ranking], evaluate, self.budget, reference_top1=self.reference_top1,
-            initial_top1=initial, initial_payload=quantized, limit=self.params.max_float_layers,
+            [r.name for r in ranking], evaluate, self.budget, reference=self.reference,
+            initial=initial, initial_payload=quantized, limit=self.params.max_float_layers,
         )
         kept = [r.name for r in ranking[: outcome.float_layers]]
         return outcome.payload, {
-            "budget": self.budget.describe(), "reference_top1": round(self.reference_top1, 3),
+            "budget": self.budget.describe(), "metric": self.metric.key, "reference": round(self.reference, 3),
             "samples": len(self.loader.dataset), "judged_on": "selection split",  # type: ignore[arg-type]
             "met": outcome.met, "float_layers": kept,
             "ranking_metric": "logit NMSE reduction with the layer in float, on calibration images",

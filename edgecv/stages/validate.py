@@ -61,7 +61,7 @@ class ValidateStage(Stage):
                     entry.metrics[f"torch_{metric.key}"] = torch_scores.get(artifact.parent or "")
                     self._add_footprint(entry, artifact, device)
                     validations.append(entry)
-        apply_budgets(validations, ctx.recipe.report.budgets)
+        apply_budgets(validations, ctx.recipe.report.budgets, ctx.recipe.task)
         result = StageResult(
             stage=folder.name,
             kind=self.kind,

@@ -69,6 +69,8 @@ class Task(ABC):
 
     name: ClassVar[str]
     metric: ClassVar[Metric]
+    secondary_metrics: ClassVar[tuple[Metric, ...]] = ()
+    """Other headline figures the report shows beside the primary metric (top-5 for classification)."""
     deepstream_network_type: ClassVar[int]
     """Gst-nvinfer's network-type: 1 classifier, 0 detector, 2 segmentation."""
 
@@ -95,6 +97,10 @@ class Task(ABC):
     @abstractmethod
     def summary(self, metrics: dict[str, Any]) -> dict[str, float | None]:
         """The headline numbers of ``metrics`` (the primary metric first), for stage metrics and tables."""
+
+    def report_sections(self, report: Any) -> list[tuple[str, str, str]]:
+        """The task's own report.html sections as ``(anchor, nav title, section html)``; none by default."""
+        return []
 
     def evaluate(self, outputs: dict[str, np.ndarray], targets: Any, labels: list[str]) -> dict[str, Any]:
         """Metrics of one whole set of outputs at once."""

@@ -4,8 +4,9 @@ Four budgets, each optional, each a limit the value must not exceed:
 
 * ``latency_ms``: p50 latency at batch 1 (``LATENCY_BATCH``), measured on the device when imported, else
   measured on this machine (host-cpu) or estimated from the device profile;
-* ``max_accuracy_drop``: top-1 points below the run's baseline (the first validated artifact, on this
-  machine); the artifact's accuracy is the one measured on the device (``device_top1``) when imported;
+* ``max_accuracy_drop``: points of the task's primary metric (top-1 for classification) below the run's
+  baseline (the first validated artifact, on this machine); the artifact's figure is the one measured on the
+  device (``device_<metric>``) when imported;
 * ``model_size_mb``: the artifact file, MB (1e6 bytes);
 * ``memory_mb``: estimated runtime memory, weights plus peak activations (:mod:`edgecv.validate.memory`).
 
@@ -20,11 +21,14 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from edgecv.report.schema import Report, Validation, Verdict
+
+if TYPE_CHECKING:
+    from edgecv.tasks.base import Metric
 
 BUDGETS = ("latency_ms", "max_accuracy_drop", "model_size_mb", "memory_mb")
 UNITS = {"latency_ms": "ms", "max_accuracy_drop": "pt", "model_size_mb": "MB", "memory_mb": "MB"}
@@ -59,7 +63,14 @@ def latency_at(v: Validation, batch: int = LATENCY_BATCH) -> float | None:
     return next((r.p50_ms for r in v.latency if r.batch == batch), None)
 
 
-def _value(v: Validation, budget: str, baseline: float | None) -> tuple[float | None, str]:
+def task_metric(task: str | None) -> Metric:
+    """The primary metric of a task by name (classification when unnamed, as in runs made before tasks)."""
+    from edgecv.tasks import get_task
+
+    return get_task(task or "classification").metric
+
+
+def _value(v: Validation, budget: str, baseline: float | None, metric: Metric) -> tuple[float | None, str]:
     """The value a budget is checked against, and what it is."""
     if budget == "latency_ms":
         ms = latency_at(v)
@@ -69,12 +80,13 @@ def _value(v: Validation, budget: str, baseline: float | None) -> tuple[float | 
             return None, f"no batch-{LATENCY_BATCH} latency: add {LATENCY_BATCH} to validate.batch_sizes"
         return ms, f"p50 at batch {LATENCY_BATCH}, {_WHERE.get(v.latency_source, v.latency_source)}"
     if budget == "max_accuracy_drop":
-        on_device = v.metrics.get("device_top1")
-        top1 = on_device if on_device is not None else v.metrics.get("top1")
-        if top1 is None or baseline is None:
-            return None, "no top-1 accuracy"
+        on_device = v.metrics.get(f"device_{metric.key}")
+        value = on_device if on_device is not None else v.metrics.get(metric.key)
+        if value is None or baseline is None:
+            return None, f"no {metric.label}"
         where = "on the device" if on_device is not None else "on this machine"
-        return baseline - top1, f"top-1 points below the baseline ({baseline:.2f}%), {where}"
+        detail = f"{metric.label} points below the baseline ({metric.show(baseline)}), {where}"
+        return metric.drop(baseline, value), detail
     if budget == "model_size_mb":
         return v.model_size_mb, "artifact file size"
     detail = v.memory_detail
@@ -83,11 +95,14 @@ def _value(v: Validation, budget: str, baseline: float | None) -> tuple[float | 
     return v.memory_mb, f"estimated: weights + peak activations at batch {detail.get('batch', 1)}"
 
 
-def evaluate(v: Validation, limits: dict[str, tuple[float, str]], baseline: float | None) -> list[Verdict]:
+def evaluate(
+    v: Validation, limits: dict[str, tuple[float, str]], baseline: float | None, metric: Metric | None = None
+) -> list[Verdict]:
     """One Verdict per budget that is set; ``passed`` None when the value is unknown."""
+    metric = metric or task_metric(None)
     verdicts = []
     for budget, (limit, source) in limits.items():
-        value, detail = _value(v, budget, baseline)
+        value, detail = _value(v, budget, baseline, metric)
         known = value is not None
         verdicts.append(
             Verdict(
@@ -103,20 +118,23 @@ def evaluate(v: Validation, limits: dict[str, tuple[float, str]], baseline: floa
     return verdicts
 
 
-def baseline_top1(validations: list[Validation]) -> float | None:
-    """Top-1 of the first validated artifact on this machine (``top1 - top1_delta`` of any entry)."""
+def baseline_score(validations: list[Validation], metric: Metric) -> float | None:
+    """The metric of the first validated artifact on this machine (``<key> - <key>_delta`` of any entry)."""
     for v in validations:
-        top1, delta = v.metrics.get("top1"), v.metrics.get("top1_delta")
-        if top1 is not None:
-            return top1 - (delta or 0.0)
+        value, delta = v.metrics.get(metric.key), v.metrics.get(f"{metric.key}_delta")
+        if value is not None:
+            return value - (delta or 0.0)
     return None
 
 
-def apply_budgets(validations: list[Validation], recipe_budgets: BaseModel | dict[str, Any] | None) -> None:
+def apply_budgets(
+    validations: list[Validation], recipe_budgets: BaseModel | dict[str, Any] | None, task: str | None = None
+) -> None:
     """Set every validation's verdicts in place from the recipe's budgets and its stored device budgets."""
-    baseline = baseline_top1(validations)
+    metric = task_metric(task)
+    baseline = baseline_score(validations, metric)
     for v in validations:
-        v.verdicts = evaluate(v, resolve_budgets(recipe_budgets, v.device_budgets), baseline)
+        v.verdicts = evaluate(v, resolve_budgets(recipe_budgets, v.device_budgets), baseline, metric)
 
 
 def recompute_verdicts(report: Report, recipe_budgets: BaseModel | dict[str, Any] | None = None) -> Report:
@@ -127,7 +145,7 @@ def recompute_verdicts(report: Report, recipe_budgets: BaseModel | dict[str, Any
     if recipe_budgets is None:
         recipe_budgets = (report.recipe.get("report") or {}).get("budgets") or {}
     updated = report.model_copy(deep=True)
-    apply_budgets(updated.validations, recipe_budgets)
+    apply_budgets(updated.validations, recipe_budgets, report.recipe.get("task"))
     return updated
 
 

@@ -119,7 +119,7 @@ def quantize(family: Family, folder: Path) -> None:
         top1, cosine, confident = agreement(reference, candidate)
         family.int8[name] = {
             "nonstandard": [(n.domain, n.op_type) for n in nonstandard_nodes(graph)],
-            "qdq": sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.node),
+            "qdq": sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.graph.node),
             "top1": top1, "cosine": cosine, "confident": confident,
         }
 

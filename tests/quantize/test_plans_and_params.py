@@ -85,12 +85,12 @@ def test_the_search_keeps_the_shortest_ranked_prefix_that_meets_the_budget() -> 
         return 80.0 + sum(gains[: len(names)]), "+".join(names)
 
     ranked = [f"l{i}" for i in range(8)]
-    outcome = search_float_layers(ranked, evaluate, Budget(0.65), reference_top1=80.9, initial_top1=80.0)
+    outcome = search_float_layers(ranked, evaluate, Budget(0.65), reference=80.9, initial=80.0)
     assert outcome.met and outcome.float_layers == 2 and outcome.payload == "l0+l1"  # 80.3 -> drop 0.6
     assert calls == [1, 2]
     relative = Budget(0.7, "relative")  # 0.7% of 80.9 = 0.566 points: 3 layers (drop 0.55) meet it, 2 do not
-    outcome = search_float_layers(ranked, evaluate, relative, reference_top1=80.9, initial_top1=80.0)
+    outcome = search_float_layers(ranked, evaluate, relative, reference=80.9, initial=80.0)
     chosen = next(t for t in outcome.trials if t.float_layers == outcome.float_layers)
     assert outcome.float_layers == 3 and chosen.drop == pytest.approx(100 * 0.55 / 80.9, abs=1e-6)
-    hopeless = search_float_layers(ranked, evaluate, Budget(0.1), reference_top1=80.9, initial_top1=80.0, limit=3)
+    hopeless = search_float_layers(ranked, evaluate, Budget(0.1), reference=80.9, initial=80.0, limit=3)
     assert not hopeless.met and hopeless.float_layers == 3 and max(t.float_layers for t in hopeless.trials) == 3

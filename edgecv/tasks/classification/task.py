@@ -56,6 +56,7 @@ class ClassificationTask(Task):
 
     name = "classification"
     metric = Metric(key="top1", label="top-1", unit="%", higher_is_better=True)
+    secondary_metrics = (Metric(key="top5", label="top-5", unit="%"),)
     deepstream_network_type = 1
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
@@ -80,6 +81,11 @@ class ClassificationTask(Task):
     def summary(self, metrics: dict[str, Any]) -> dict[str, float | None]:
         top5 = metrics.get("top5")
         return {"top1": round(float(metrics["top1"]), 3), "top5": None if top5 is None else round(float(top5), 3)}
+
+    def report_sections(self, report: Any) -> list[tuple[str, str, str]]:
+        from edgecv.tasks.classification.report import report_sections
+
+        return report_sections(report)
 
     def protected_modules(self, model: nn.Module) -> list[nn.Module]:
         from edgecv.compress.pruning import classifier_heads
