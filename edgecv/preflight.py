@@ -8,12 +8,13 @@ from __future__ import annotations
 from torch import nn
 
 from edgecv.artifacts import InputSpec, Preprocessing
-from edgecv.data import DataSplits, load_datasets
+from edgecv.data import DataSplits
 from edgecv.devices import DeviceProfile, load_device
 from edgecv.errors import EdgecvError
 from edgecv.input_checks import check_inputs
 from edgecv.plan import check_plan
 from edgecv.recipe import Recipe
+from edgecv.tasks import get_task
 
 
 def seed_everything(seed: int) -> None:
@@ -96,7 +97,7 @@ def preflight(
     try:
         check_inputs(recipe)
         devices = load_devices(recipe)
-        splits = load_datasets(recipe.data)
+        splits = get_task(recipe.task).load_datasets(recipe.data)
         pre = preprocessing_for(recipe, splits.labels)
         spec = InputSpec(shape=(3, *pre.size))
         seed_everything(recipe.seed)  # before the model is built: its initial weights come from the seed

@@ -25,7 +25,7 @@ from torch import nn
 from edgecv.artifacts import Preprocessing, atomic_save
 from edgecv.compress.sparsity import enforce_2_4
 from edgecv.console import info
-from edgecv.data import DataSplits, make_loader
+from edgecv.data import DataSplits
 from edgecv.evaluation import evaluate_torch
 from edgecv.stages.params import TrainParams
 
@@ -124,10 +124,9 @@ def train_model(
     model.to(device)
     trainable = nn.ModuleList([model, *(extra_modules or [])])  # e.g. distillation adapters learn too
     batch_size = params.batch_size or default_batch_size
-    loader = make_loader(
-        splits.train, pre, batch_size, shuffle=True, augment_mode=params.augment, seed=params.seed, workers=workers
-    )
-    selection_loader = make_loader(splits.selection, pre, 256, workers=workers)  # the best epoch is chosen here
+    loader = task.loader(splits.train, pre, batch_size, shuffle=True, augment=params.augment, seed=params.seed,
+                         workers=workers)
+    selection_loader = task.loader(splits.selection, pre, 256, workers=workers)  # the best epoch is chosen here
     steps_per_epoch = min(len(loader), params.max_batches_per_epoch or len(loader))
     optimizer = make_optimizer(trainable, params)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -151,23 +150,23 @@ def train_model(
         loader.generator.manual_seed(params.seed + epoch + 1)  # type: ignore[union-attr]
         trainable.train()
         total_loss, seen, epoch_started = 0.0, 0, time.perf_counter()
-        for step, (images, labels) in enumerate(loader):
+        for step, (images, targets) in enumerate(loader):
             if step >= steps_per_epoch:
                 break
-            images, labels = images.to(device), labels.to(device)
+            images, targets = images.to(device), task.targets_to(targets, device)
             with torch.autocast(device.type, enabled=use_amp):
                 outputs = model(images)
-                loss = task_weight * task.loss(outputs, labels, label_smoothing=params.label_smoothing)
+                loss = task_weight * task.loss(outputs, targets, label_smoothing=params.label_smoothing)
                 if extra_loss is not None:
-                    loss = loss + extra_loss(images, outputs, labels)
+                    loss = loss + extra_loss(images, outputs, targets)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
             enforce_2_4(model)  # keeps a 2:4 pattern, if the model has one, through fine-tuning
             scheduler.step()
-            total_loss += float(loss.detach()) * len(labels)
-            seen += len(labels)
+            total_loss += float(loss.detach()) * len(images)
+            seen += len(images)
             if steps_per_epoch >= 100 and (step + 1) % (steps_per_epoch // 4) == 0 and step + 1 < steps_per_epoch:
                 info(f"  epoch {epoch + 1}/{params.epochs}: batch {step + 1}/{steps_per_epoch}, "
                      f"loss {total_loss / seen:.4f}, {seen / (time.perf_counter() - epoch_started):.0f} img/s")

@@ -103,10 +103,12 @@ def quantize_ptq(
     """NNCF PTQ of ``model`` (left untouched) in ``scheme``; returns the fake-quantized torch model."""
     import nncf
 
-    from edgecv.quantize.output_quantizers import add_output_quantizers
+    from edgecv.quantize.output_quantizers import add_output_quantizers, int8_activations
 
     kwargs = nncf_arguments(scheme, params, ignored_nodes)
     logging.getLogger("nncf").setLevel(logging.ERROR)
+    if scheme.quantize_conv_outputs:  # SiLU / hard-swish as ops ONNX Runtime has int8 kernels for (same function)
+        model = int8_activations(model)
     quantized = nncf.quantize(model.eval(), calibration.dataset, subset_size=calibration.batches, **kwargs)
     if scheme.quantize_conv_outputs:
         add_output_quantizers(quantized, calibration)  # ONNX Runtime fuses a conv only with its output quantized

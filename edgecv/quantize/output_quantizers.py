@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
 FOLDED_BEFORE_Q = frozenset({"relu", "relu_", "relu6", "hardtanh", "hardtanh_"})
 """Activations ONNX Runtime removes between a conv and its QuantizeLinear (ReluQuantFusion, ClipQuantFusion)."""
@@ -112,8 +112,8 @@ def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tu
         if consumers and all(_is_quantizer(n) for n in consumers):
             continue
         op = _op(node).rstrip("_")
-        if op in FIXED_RANGES:
-            if not (len(consumers) == 1 and _op(consumers[0]).rstrip("_") in FOLDED_BEFORE_Q):
+        if op in FIXED_RANGES:  # a gate or hard-swish's ReLU6 (x * gate, relu6(...) / 6), not a model output
+            if consumers and all(_op(n).startswith(("mul", "div", "truediv")) for n in consumers):
                 found[node.node_name] = (*FIXED_RANGES[op], True)
             continue
         if node.metatype not in convs or not any(h.startswith(f"pre_hooks.{node.node_name}__1.") for h in hooked):
@@ -167,7 +167,8 @@ def add_output_quantizers(model: nn.Module, calibration: Any) -> list[str]:
                      and "post_hooks." in name and tuple(q.scale_shape) == (1,)), None)
     example = next(iter(calibration.dataset.get_inference_data()))
     targets = unquantized_outputs(model, example) if template is not None else {}
-    measured = _ranges(model, [n for n, (*_, fixed) in targets.items() if not fixed], calibration)
+    to_measure = [name for name, (*_, fixed) in targets.items() if not fixed]
+    measured = _ranges(model, to_measure, calibration) if to_measure else {}
     for name, (floor, ceiling, fixed) in targets.items():
         low, high = (floor, ceiling) if fixed else measured[name]
         low, high = min(max(low, floor), 0.0), max(min(high, ceiling), 0.0)

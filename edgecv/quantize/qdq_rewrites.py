@@ -283,3 +283,72 @@ def _pad_conv(graph: onnx.GraphProto, inits: dict[str, onnx.TensorProto], conv: 
         graph.node.insert(list(graph.node).index(q_out) + 1, helper.make_node(
             "Slice", [q_out.output[0], f"{base}_slice_start", f"{base}_slice_end", f"{base}_slice_axis"], [sliced],
             name=f"{base}_slice"))
+
+
+def _users(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    users: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    return users
+
+
+def fold_scalar_scaling(model: onnx.ModelProto) -> int:
+    """``DQ(q, s, zp) -> Div(c)`` (or ``Mul(c)``), c > 0 a scalar constant, becomes ``DQ(q, s / c, zp)``.
+
+    The ``/ 6`` of hard-swish then needs no float op: the dequantized value is the same up to float rounding.
+    Returns how many were folded.
+    """
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+    users = _users(graph)
+    folded = 0
+    for op in [n for n in graph.node if n.op_type in ("Div", "Mul") and n.domain in ("", "ai.onnx")]:
+        dq, constant = producers.get(op.input[0]), _scalar(inits, op.input[1])
+        if constant is None or float(constant) <= 0 or not _per_tensor(dq, inits) or len(users[op.input[0]]) != 1:
+            continue
+        scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float32)  # type: ignore[union-attr]
+        scale = scale / np.float32(constant) if op.op_type == "Div" else scale * np.float32(constant)
+        name = f"{op.name or op.output[0]}_folded_scale"
+        graph.initializer.append(numpy_helper.from_array(scale.astype(np.float32), name))
+        dq.input[1] = name  # type: ignore[union-attr]
+        dq.output[0] = op.output[0]  # type: ignore[union-attr]
+        graph.node.remove(op)
+        folded += 1
+    if folded:
+        _drop_dead_dequantize(graph)
+    return folded
+
+
+def quantize_scalar_operands(model: onnx.ModelProto) -> int:
+    """Give a scalar float constant operand of an Add or Mul a DequantizeLinear when its other operand has one.
+
+    ONNX Runtime fuses ``DQ, DQ -> Add -> Q`` into QLinearAdd only with both operands dequantized; a constant
+    ``c`` becomes ``DQ(255, c / 255, 0)`` (``DQ(0, -c / 255, 255)`` when negative). Returns how many.
+    """
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+    changed = 0
+    for op in [n for n in graph.node if n.op_type in ("Add", "Mul") and n.domain in ("", "ai.onnx")]:
+        for index in (0, 1):
+            constant, other = _scalar(inits, op.input[index]), producers.get(op.input[1 - index])
+            if constant is None or float(constant) == 0 or not _per_tensor(other, inits):
+                continue
+            value = float(constant)
+            base = f"{op.name or op.output[0]}_operand{index}"
+            level, zero_point = (255, 0) if value > 0 else (0, 255)
+            graph.initializer.extend([
+                numpy_helper.from_array(np.array(level, np.uint8), f"{base}_q"),
+                numpy_helper.from_array(np.array(abs(value) / 255, np.float32), f"{base}_scale"),
+                numpy_helper.from_array(np.array(zero_point, np.uint8), f"{base}_zero_point"),
+            ])
+            dq = helper.make_node("DequantizeLinear", [f"{base}_q", f"{base}_scale", f"{base}_zero_point"],
+                                  [f"{base}_dq"], name=f"{base}_dq")
+            graph.node.insert(list(graph.node).index(op), dq)
+            op.input[index] = dq.output[0]
+            changed += 1
+    if changed:
+        _drop_dead_dequantize(graph)
+    return changed

@@ -1,6 +1,7 @@
 """The "Compression" section of report.html: what the training, pruning and quantization stages decided.
 
-Training curves (selection-split top-1 per epoch of every stage that trained: what chose the best epoch), the
+Training curves (the task metric on the selection split per epoch of every stage that trained: what chose the
+best epoch), the
 residual blocks depth pruning removed and the channel-pruning rounds, and the layer sensitivity ranking of
 accuracy-controlled quantization.
 """
@@ -18,18 +19,18 @@ RANKING_ROWS = 15
 
 
 def training_curves(report: Report) -> dict[str, list[float]]:
-    """``{stage: [selection top-1 per epoch]}`` for the stages whose metrics carry an epoch history."""
+    """``{stage: [selection metric per epoch]}`` for the stages whose metrics carry an epoch history."""
     curves = {}
     for stage in report.stages:
         history = stage.metrics.get("history") or []
-        values = [_epoch_top1(h) for h in history if isinstance(h, dict) and _epoch_top1(h) is not None]
+        values = [_epoch_score(h) for h in history if isinstance(h, dict) and _epoch_score(h) is not None]
         if values:
             curves[stage.stage] = values
     return curves
 
 
-def _epoch_top1(row: dict[str, Any]) -> float | None:
-    """One epoch's top-1 on the split that chose the best epoch (``val_top1`` in runs made before the split)."""
+def _epoch_score(row: dict[str, Any]) -> float | None:
+    """One epoch's metric on the split that chose the best epoch (``val_top1`` in runs made before the split)."""
     value = row.get("selection", row.get("selection_top1", row.get("val_top1")))
     return None if value is None else float(value)
 
@@ -39,7 +40,7 @@ def _round(row: dict[str, Any], what: str) -> float | None:
     return row.get(what, row.get(f"top1_{what}"))
 
 
-def _pruning(stage_name: str, metrics: dict[str, Any]) -> str:
+def _pruning(stage_name: str, metrics: dict[str, Any], label: str) -> str:
     parts = []
     removed = metrics.get("removed_blocks") or []
     if removed:
@@ -52,7 +53,7 @@ def _pruning(stage_name: str, metrics: dict[str, Any]) -> str:
                  k.pct(_round(r, "pruned")), k.pct(_round(r, "bn_recalibrated")), k.pct(_round(r, "finetuned"))]
                 for r in rounds]
         parts.append(f"<h3>{k.esc(stage_name)}: channel pruning (rounded to {k.esc(metrics.get('round_to'))})</h3>"
-                     + k.table(["step", "MACs %", "params %", "top-1 pruned", "BatchNorm re-estimated",
+                     + k.table(["step", "MACs %", "params %", f"{label} pruned", "BatchNorm re-estimated",
                                 "fine-tuned"], rows, numeric=[0, 1, 2, 3, 4, 5]))
     return "".join(parts)
 
@@ -80,10 +81,11 @@ def compression_section(report: Report) -> str:
         body += plots.training_curves_svg(curves, f"selection {metric.label} ({metric.unit})")
     for stage in report.stages:
         if stage.kind == "prune":
-            body += _pruning(stage.stage, stage.metrics)
+            body += _pruning(stage.stage, stage.metrics, report_metric(report).label)
         elif stage.kind == "quantize":
             body += _ranking(stage.stage, stage.metrics)
     if not body:
         body = '<p class="empty">No stage trained, pruned or ranked layers in this run.</p>'
-    note = "Validation top-1 after each epoch of every training stage; what pruning removed; quantization sensitivity."
+    note = (f"{report_metric(report).label.capitalize()} on the selection split after each epoch of every training "
+            "stage (it chose the best epoch); what pruning removed; quantization sensitivity.")
     return k.section("compression", "Compression", body, note)

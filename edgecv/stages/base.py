@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from edgecv.artifacts import InputSpec, ModelArtifact, Preprocessing, StageResult, atomic_save, sha256_file
-from edgecv.data import DataSplits, make_loader
+from edgecv.data import DataSplits
 from edgecv.devices import DeviceProfile
 from edgecv.evaluation import evaluate_torch
 from edgecv.model_stats import count_macs, count_params
@@ -50,7 +50,15 @@ class RunContext:
 
     def val_loader(self, batch_size: int = 256) -> torch.utils.data.DataLoader[Any]:
         """Preprocessed validation batches, in a fixed order."""
-        return make_loader(self.splits.val, self.preprocessing, batch_size, workers=self.recipe.data.workers)
+        return self.task.loader(self.splits.val, self.preprocessing, batch_size, workers=self.recipe.data.workers)
+
+    def loader(self, dataset: Any, batch_size: int, **kwargs: Any) -> torch.utils.data.DataLoader[Any]:
+        """Batches of ``dataset`` through the task's loader (its collate), with this run's preprocessing."""
+        return self.task.loader(dataset, self.preprocessing, batch_size, **kwargs)
+
+    def subset(self, dataset: Any, size: int) -> Any:
+        """The task's seeded subset of ``size`` images (``data.seed``)."""
+        return self.task.subset(dataset, size, self.recipe.data.seed)
 
 
 @dataclass

@@ -54,10 +54,7 @@ class PruneParams(StrictModel):
 
 def calibration_loader(ctx: RunContext, batch_size: int) -> Any:
     """Batches of the recipe's calibration subset of train (class-balanced, seeded)."""
-    from edgecv.data import calibration_subset, make_loader
-
-    subset = calibration_subset(ctx.splits.train, ctx.recipe.data.calibration_size, ctx.recipe.data.seed)
-    return make_loader(subset, ctx.preprocessing, batch_size)
+    return ctx.loader(ctx.subset(ctx.splits.train, ctx.recipe.data.calibration_size), batch_size)
 
 
 def remove_residual_blocks(model: nn.Module, ctx: RunContext, p: PruneParams, key: str) -> list[dict[str, Any]]:
@@ -137,7 +134,6 @@ class PruneStage(Stage):
 
         from edgecv.compress.pruning import ChannelPruner, classifier_heads, named_modules, recalibrate_batchnorm
         from edgecv.compress.sparsity import apply_2_4, sparsity_2_4_report
-        from edgecv.data import make_loader
         from edgecv.model_stats import count_macs, count_params
         from edgecv.models.pruning import finalize_pruned
         from edgecv.stages.base import save_torch_artifact, torch_val_metrics
@@ -172,8 +168,8 @@ class PruneStage(Stage):
             row = {"step": step, "macs_fraction": pruner.macs_fraction(), "params_fraction": pruner.params_fraction(),
                    "metric": metric.key, "pruned": metric.value(torch_val_metrics(model, ctx))}
             if p.recalibrate_bn:
-                train_loader = make_loader(ctx.splits.train, ctx.preprocessing, ctx.recipe.data.batch_size,
-                                           shuffle=True, seed=ctx.recipe.data.seed + step)
+                train_loader = ctx.loader(ctx.splits.train, ctx.recipe.data.batch_size, shuffle=True,
+                                          seed=ctx.recipe.data.seed + step)
                 recalibrate_batchnorm(model, train_loader, p.recalibrate_bn)
                 row["bn_recalibrated"] = metric.value(torch_val_metrics(model, ctx))
             info(f"  step {step}/{p.steps}: MACs {row['macs_fraction']:.1%}, params {row['params_fraction']:.1%}, "

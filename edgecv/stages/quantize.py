@@ -102,7 +102,7 @@ class QuantizeParams(StrictModel):
         [], description="Layers kept in float: module names (layer1.0.conv1) or regexes prefixed 're:'"
     )
     max_accuracy_drop: float | None = Field(
-        None, gt=0, description="Accuracy control: top-1 points (absolute) or percent (relative) INT8 may lose"
+        None, gt=0, description="Accuracy control: task-metric points (absolute) or percent (relative) INT8 may lose"
     )
     drop_type: Literal["absolute", "relative"] = "absolute"
     accuracy_samples: int | None = Field(
@@ -127,7 +127,7 @@ class QuantizeParams(StrictModel):
         if self.max_accuracy_drop is not None and self.method == "qat":
             raise ValueError("max_accuracy_drop (accuracy control) applies to method ptq; QAT recovers by training")
         if self.drop_type == "relative" and self.max_accuracy_drop is not None and self.max_accuracy_drop >= 100:
-            raise ValueError("a relative max_accuracy_drop is a percent of the FP32 top-1: give a value below 100")
+            raise ValueError("a relative max_accuracy_drop is a percent of the FP32 value: give a value below 100")
         for index, entry in enumerate(self.ignored_scope):
             if entry.startswith("re:"):
                 try:
@@ -343,7 +343,6 @@ class _AccuracyControl:
                  ignored: list[Layer], calibration: Calibration, folder: Path) -> None:
         import torch
 
-        from edgecv.data import calibration_subset, make_loader
         from edgecv.export.onnx import export_onnx
         from edgecv.quantize.accuracy_control import Budget
         from edgecv.quantize.onnx_export import quantized_opset
@@ -355,12 +354,12 @@ class _AccuracyControl:
         self.budget = Budget(params.max_accuracy_drop or 0.0, params.drop_type, self.metric.higher_is_better)
         judged = ctx.splits.selection  # the decisions' images; the reported val split decides nothing
         count = min(params.accuracy_samples or len(judged), len(judged))  # type: ignore[arg-type]
-        self.loader = make_loader(calibration_subset(judged, count, ctx.recipe.data.seed), ctx.preprocessing, 256)
+        self.loader = ctx.loader(ctx.subset(judged, count), 256)
         self.trials = Path(tempfile.mkdtemp(prefix="trials-", dir=folder))
         reference = export_onnx(prepared, ctx.input_spec, self.trials / "fp32.onnx", opset=quantized_opset(ctx))
         self.reference = _score(ctx, reference, self.loader)
-        ranking_set = calibration_subset(ctx.splits.train, params.ranking_samples, ctx.recipe.data.seed)
-        self.images = torch.cat([x for x, _ in make_loader(ranking_set, ctx.preprocessing, 256)])
+        ranking_set = ctx.subset(ctx.splits.train, params.ranking_samples)
+        self.images = torch.cat([x for x, _ in ctx.loader(ranking_set, 256)])
         info(f"  accuracy control: FP32 {self.metric.label} {self.metric.show(self.reference)} on {count} "
              "selection images, "
              f"budget {self.budget.describe()}")
@@ -383,7 +382,7 @@ class _AccuracyControl:
         assert plan.scheme is not None
         scheme = plan.scheme
         initial = self._measure(quantized, scheme, f"{scheme.short}-0")
-        info(f"  {scheme.name}: all-INT8 top-1 {initial:.2f}%")
+        info(f"  {scheme.name}: all-INT8 {self.metric.label} {self.metric.show(initial)}")
         ranking = [] if self.budget.met(self.reference, initial) else \
             rank_layers(quantized, self.prepared, self.images, self.candidates)
         by_name = {x.name: x for x in self.candidates}
@@ -392,9 +391,9 @@ class _AccuracyControl:
         def evaluate(names: list[str]) -> tuple[float, nn.Module]:
             model = quantize_ptq(self.prepared, scheme, self.calibration, self.params,
                                  fixed + [by_name[n].node for n in names])
-            top1 = self._measure(model, scheme, f"{scheme.short}-{len(names)}")
-            info(f"  {scheme.name}: {len(names)} layer(s) in float -> top-1 {top1:.2f}%")
-            return top1, model
+            value = self._measure(model, scheme, f"{scheme.short}-{len(names)}")
+            info(f"  {scheme.name}: {len(names)} layer(s) in float -> {self.metric.label} {self.metric.show(value)}")
+            return value, model
 
         outcome = search_float_layers(
             [r.name for r in ranking], evaluate, self.budget, reference=self.reference,

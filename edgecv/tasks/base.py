@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
     from torch import nn
+    from torch.utils.data import DataLoader, Dataset
+
+    from edgecv.artifacts import Preprocessing
+    from edgecv.data import DataSplits
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,25 @@ class Task(ABC):
     """Other headline figures the report shows beside the primary metric (top-5 for classification)."""
     deepstream_network_type: ClassVar[int]
     """Gst-nvinfer's network-type: 1 classifier, 0 detector, 2 segmentation."""
+
+    @abstractmethod
+    def load_datasets(self, section: Any) -> DataSplits:
+        """Train, selection and val datasets for a recipe's ``data`` section, in the formats the task reads."""
+
+    @abstractmethod
+    def loader(
+        self, dataset: Dataset[Any], pre: Preprocessing, batch_size: int, *, shuffle: bool = False,
+        augment: str = "none", seed: int = 0, workers: int = 0,
+    ) -> DataLoader[Any]:
+        """Batches of preprocessed images and their targets (the task's collate; seeded shuffling)."""
+
+    @abstractmethod
+    def subset(self, dataset: Dataset[Any], size: int, seed: int = 0) -> Dataset[Any]:
+        """``size`` images of ``dataset`` for calibration and decisions, seeded (balanced as the task sees fit)."""
+
+    def targets_to(self, targets: Any, device: torch.device) -> Any:
+        """A batch's targets on ``device`` (a tensor of labels by default; a task with richer targets overrides)."""
+        return targets.to(device)
 
     @abstractmethod
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:

@@ -102,5 +102,7 @@ def tiny_vit(num_classes: int = 10) -> nn.Module:
     """torchvision's VisionTransformer (vit_b_16's class and code) at 32x32: patch 8, 2 layers, 2 heads, width 64."""
     from torchvision.models import VisionTransformer
 
-    return VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=64, mlp_dim=256,
-                             num_classes=num_classes)
+    model = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=64, mlp_dim=256,
+                              num_classes=num_classes)
+    nn.init.normal_(model.heads.head.weight, std=0.02)  # torchvision zeroes it: all-zero logits compare nothing
+    return model

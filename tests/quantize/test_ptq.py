@@ -86,3 +86,69 @@ def test_tensorrt_scheme_passes_the_rules_and_cpu_scheme_fails_naming_rule_and_n
     assert all(c["ok"] for c in checks.values())
     zero_points = [t for t in onnx.load(trt.path).graph.initializer if t.data_type == onnx.TensorProto.UINT8]
     assert not zero_points
+
+
+# ------------------------------------------------------------------ standard Q/DQ: shared (unified) quantizers
+
+
+def test_quantizers_shared_by_concat_inputs_all_become_standard_qdq(tmp_path: Path) -> None:
+    """A concat's inputs share one NNCF quantizer (unified scales) under several hook names; nncf.strip replaces it
+    under the first only, and the others used to export as OpenVINO FakeQuantize custom ops."""
+    import nncf
+    import torch
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+    from nncf.torch.quantization.layers import BaseQuantizer
+
+    from edgecv.artifacts import InputSpec
+    from edgecv.quantize.bn_fold import fold_batchnorm
+    from edgecv.quantize.nncf_ptq import Calibration, quantize_ptq, strip_quantized
+    from edgecv.quantize.onnx_export import write_qdq_onnx
+    from edgecv.quantize.schemes import SCHEMES
+    from edgecv.quantize.standard_ops import nonstandard_nodes
+    from edgecv.stages.quantize import QuantizeParams
+    from tests.families.user_models import UserNet
+
+    torch.manual_seed(0)
+    images = torch.randn(16, 3, 16, 16)
+    folded, _ = fold_batchnorm(UserNet().eval())
+    scheme = SCHEMES["onnxruntime-cpu"]
+    quantized = quantize_ptq(folded, scheme, Calibration(nncf.Dataset([images]), 1, 16),
+                             QuantizeParams(type="quantize"), [])
+    hooks = [(n, m) for n, m in get_hook_storage(quantized).named_modules(remove_duplicate=False)
+             if n.count(".") == 2 and isinstance(m, BaseQuantizer)]
+    assert len(hooks) > len({id(m) for _, m in hooks})  # the concat's inputs share a quantizer
+    stripped = strip_quantized(quantized, images[:1])
+    left = [n for n, m in get_hook_storage(stripped).named_modules(remove_duplicate=False)
+            if isinstance(m, BaseQuantizer)]
+    assert left == []
+    path = tmp_path / "user.onnx"
+    stored = write_qdq_onnx(quantized, InputSpec(shape=(3, 16, 16), dynamic_batch=True), path, opset=17,
+                            int8_weights=True)
+    assert stored >= 8  # every conv and the head store int8 weights
+    graph = onnx.load(path)
+    assert nonstandard_nodes(graph) == [] and {n.domain for n in graph.graph.node} <= {"", "ai.onnx"}
+    with torch.no_grad():
+        reference = stripped(images).numpy()
+    with OrtRunner(path, threads=1) as runner:
+        candidate = runner.infer(images.numpy())
+    cosine = (reference * candidate).sum(1) / np.linalg.norm(reference, axis=1) / np.linalg.norm(candidate, axis=1)
+    assert cosine.min() >= 0.98 and (reference.argmax(1) == candidate.argmax(1)).mean() >= 0.9
+
+
+def test_a_custom_op_in_an_int8_onnx_is_one_line_naming_op_and_node() -> None:
+    from onnx import TensorProto, helper
+
+    from edgecv.errors import ValidationFailure
+    from edgecv.quantize.standard_ops import require_standard_ops
+
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("FakeQuantize", ["r", "lo", "hi", "lo", "hi"], ["y"], name="/concat/fq_1",
+                              domain="org.openvinotoolkit", levels=256)]
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in ("x", "y")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [io[0]], [io[1]]))
+    require_standard_ops(helper.make_model(helper.make_graph(nodes[:1], "g", [io[0]], [io[0]])), "ok.onnx")
+    with pytest.raises(ValidationFailure) as error:
+        require_standard_ops(model, "int8-ort-cpu.onnx")
+    message = str(error.value)
+    assert "\n" not in message and "int8-ort-cpu.onnx" in message
+    assert "org.openvinotoolkit::FakeQuantize" in message and "'/concat/fq_1'" in message

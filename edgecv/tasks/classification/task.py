@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
     from torch import nn
+    from torch.utils.data import DataLoader, Dataset
+
+    from edgecv.artifacts import Preprocessing
+    from edgecv.data import DataSplits
 
 
 def first_output(outputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -58,6 +62,24 @@ class ClassificationTask(Task):
     metric = Metric(key="top1", label="top-1", unit="%", higher_is_better=True)
     secondary_metrics = (Metric(key="top5", label="top-5", unit="%"),)
     deepstream_network_type = 1
+
+    def load_datasets(self, section: Any) -> DataSplits:
+        from edgecv.data import load_datasets
+
+        return load_datasets(section)
+
+    def loader(
+        self, dataset: Dataset[Any], pre: Preprocessing, batch_size: int, *, shuffle: bool = False,
+        augment: str = "none", seed: int = 0, workers: int = 0,
+    ) -> DataLoader[Any]:
+        from edgecv.data import make_loader
+
+        return make_loader(dataset, pre, batch_size, shuffle=shuffle, augment_mode=augment, seed=seed, workers=workers)
+
+    def subset(self, dataset: Dataset[Any], size: int, seed: int = 0) -> Dataset[Any]:
+        from edgecv.data import calibration_subset
+
+        return calibration_subset(dataset, size, seed)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         import torch.nn.functional as F

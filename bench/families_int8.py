@@ -1,0 +1,237 @@
+"""Does edgecv's CPU-scheme INT8 pay for every architecture family? INT8 vs FP32 on ONNX Runtime CPU, same rounds.
+
+For each family (torchvision models and a user CNN with SE, concat, depthwise and SiLU) at 32x32, and
+mobilenet_v3_large, efficientnet_b0 and resnet18 at 224x224: random weights with realistic BatchNorm statistics
+(train-mode passes over 128 CIFAR-10 train images, ``compress_cifar10.set_bn_statistics``), FP32 ONNX
+(``edgecv.export.onnx.export_onnx``) and edgecv INT8 (the quantize stage's path: BatchNorm folded,
+``quantize_ptq`` in the ``onnxruntime-cpu`` scheme, ``write_qdq_onnx``), plus with ``--before`` the same INT8
+without the conv-output quantizers and activation rewrites of issue 10 (what the scheme did before).
+
+Per model: batch-1 and batch-32 speed ratio FP32 p50 / INT8 p50 (each ratio within one round; rounds rotate the
+order: ``compress_cifar10.time_rounds``), ONNX size ratio, convs fused (QLinearConv / Conv in the graph ONNX Runtime
+executes), top-1 agreement of the INT8 ONNX with its fake-quantized torch model and with FP32 on real CIFAR-10 val
+images (random weights: near-flat logits, so agreement is a strict test), and the cause when INT8 is not faster
+(``edgecv.validate.int8_speed.float_cause``: which ops stayed float).
+
+    .venv/bin/python bench/families_int8.py                                   # everything (~1 h on 2 cores)
+    .venv/bin/python bench/families_int8.py --models mobilenet_v3_large@224,efficientnet_b0@224 --rounds 9
+
+Writes bench/results/families_int8.json (merged per model) and bench/results/families_int8.md, atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from compress_cifar10 import log, set_bn_statistics, time_rounds  # noqa: E402
+
+from edgecv.artifacts import InputSpec, Preprocessing, atomic_write_json, atomic_write_text  # noqa: E402
+from edgecv.data import calibration_subset, make_loader  # noqa: E402
+from edgecv.data.imagefolder import image_folder  # noqa: E402
+from edgecv.export.onnx import export_onnx  # noqa: E402
+from edgecv.models import build_model, model_entry  # noqa: E402
+from edgecv.quantize.bn_fold import fold_batchnorm  # noqa: E402
+from edgecv.quantize.nncf_ptq import calibration_data, quantize_ptq, strip_quantized  # noqa: E402
+from edgecv.quantize.onnx_export import write_qdq_onnx  # noqa: E402
+from edgecv.quantize.onnx_graph import ort_fusion  # noqa: E402
+from edgecv.quantize.schemes import ORT_CPU  # noqa: E402
+from edgecv.runtime import OrtRunner  # noqa: E402
+from edgecv.stages.quantize import QuantizeParams  # noqa: E402
+from edgecv.validate.int8_speed import float_cause  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+ARCHS = {"user_cnn": "tests.families.user_models:factory"}
+AT_32 = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "regnet_x_400mf",
+         "shufflenet_v2_x0_5", "squeezenet1_1", "densenet121", "user_cnn"]
+AT_224 = ["mobilenet_v3_large", "efficientnet_b0", "resnet18"]
+DEFAULT = [f"{m}@32" for m in AT_32] + [f"{m}@224" for m in AT_224]
+BAR = {"mobilenet_v3_large@224": 1.3, "efficientnet_b0@224": 1.3}
+"""The issue's bar: INT8 >= 1.3x FP32 at batch 1 and 32, top-1 agreement with the fake-quantized model >= 0.98."""
+MIN_AGREEMENT = 0.98
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def build(arch: str, size: int, train: Any) -> tuple[nn.Module, Preprocessing]:
+    """Random weights (seeded), BatchNorm statistics from train-mode passes over 128 real images at ``size``."""
+    entry = model_entry(ARCHS.get(arch, arch))
+    mean, std = (entry.mean, entry.std) if entry else IMAGENET
+    pre = Preprocessing(size=(size, size), mean=mean, std=std)
+    torch.manual_seed(0)
+    model = build_model(ARCHS.get(arch, arch), 10).eval()
+    images = torch.cat([x for x, _ in make_loader(calibration_subset(train, 128, seed=1), pre, 64)])
+    set_bn_statistics(model, images)
+    return model, pre
+
+
+def quantize(model: nn.Module, spec: InputSpec, calibration: Any, path: Path, before: bool) -> nn.Module:
+    """The quantize stage's CPU-scheme path (``before``: without issue 10's output quantizers); the stripped model."""
+    scheme = dataclasses.replace(ORT_CPU, quantize_conv_outputs=False) if before else ORT_CPU
+    folded, _ = fold_batchnorm(model)
+    quantized = quantize_ptq(folded, scheme, calibration, QuantizeParams(type="quantize"), [])
+    write_qdq_onnx(quantized, spec, path, opset=17, int8_weights=True)
+    return strip_quantized(quantized, torch.zeros(1, *spec.shape))
+
+
+def logits_onnx(path: Path, images: np.ndarray) -> np.ndarray:
+    with OrtRunner(path, threads=os.cpu_count()) as runner:
+        return np.concatenate([runner.infer(images[i : i + 100]) for i in range(0, len(images), 100)])
+
+
+@torch.no_grad()
+def logits_torch(model: nn.Module, images: np.ndarray) -> np.ndarray:
+    return np.concatenate([model(torch.from_numpy(images[i : i + 100])).numpy() for i in range(0, len(images), 100)])
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Top-1 agreement, mean cosine, and how flat ``b``'s logits are (median top-2 gap / logit std)."""
+    cosine = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
+    top2 = np.sort(b, axis=1)[:, -2:]
+    return {"top1_agreement": round(float((a.argmax(1) == b.argmax(1)).mean()), 4),
+            "mean_cosine": round(float(cosine.mean()), 5),
+            "reference_top2_gap": round(float(np.median(top2[:, 1] - top2[:, 0]) / max(float(b.std()), 1e-30)), 4)}
+
+
+def measure(key: str, train: Any, val: Any, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    arch, size = key.split("@")[0], int(key.split("@")[1])
+    started = time.perf_counter()
+    model, pre = build(arch, size, train)
+    spec = InputSpec(shape=(3, size, size))
+    calibration = calibration_data(train, pre, args.calibration if size <= 64 else args.calibration_224, 32, seed=0)
+    paths = {"fp32": folder / f"{arch}-{size}-fp32.onnx", "int8": folder / f"{arch}-{size}-int8.onnx"}
+    export_onnx(model, spec, paths["fp32"], opset=17)
+    fake = quantize(model, spec, calibration, paths["int8"], before=False)
+    if args.before:
+        paths["int8-before"] = folder / f"{arch}-{size}-int8-before.onnx"
+        quantize(model, spec, calibration, paths["int8-before"], before=True)
+    log(f"  built in {time.perf_counter() - started:.0f}s")
+    count = args.images if size <= 64 else args.images_224
+    batches = list(make_loader(calibration_subset(val, count, seed=2), pre, 100))
+    images = np.concatenate([x.numpy() for x, _ in batches])
+    fp32, int8, fq = logits_onnx(paths["fp32"], images), logits_onnx(paths["int8"], images), logits_torch(fake, images)
+    times = time_rounds(paths, (3, size, size), [1, 32], args.rounds, {1: args.block, 32: args.block_32})
+    variants = {}
+    for name, path in paths.items():
+        if name == "fp32":
+            continue
+        per_round = {str(b): [round(f / v, 3) for f, v in zip(times["fp32"][b], times[name][b], strict=True)]
+                     for b in (1, 32)}
+        speedup = {b: round(float(np.median(r)), 3) for b, r in per_round.items()}
+        fusion = ort_fusion(path)
+        row: dict[str, Any] = {
+            "speedup": speedup, "speedup_rounds": per_round,
+            "latency_p50_ms": {str(b): round(float(np.median(times[name][b])), 4) for b in (1, 32)},
+            "fp32_latency_p50_ms": {str(b): round(float(np.median(times["fp32"][b])), 4) for b in (1, 32)},
+            "size_ratio": round(paths["fp32"].stat().st_size / path.stat().st_size, 3),
+            "qlinear_convs": fusion.get("QLinearConv", 0), "convs": fusion["convs"],
+            "float_ops": fusion["float_ops"], "qdq": fusion["qdq"], "layout": fusion["layout"],
+        }
+        if min(speedup.values()) <= 1.0:
+            row["cause"] = float_cause(path)[0]
+        if name == "int8":
+            row["vs_fake_quant"] = agreement(int8, fq)
+            row["vs_fp32"] = agreement(int8, fp32)
+        variants[name] = row
+    return {"model": arch, "input": [3, size, size], "calibration_images": calibration.images,
+            "images": len(images), "weights": "random, BatchNorm statistics from train-mode passes over 128 "
+            f"CIFAR-10 train images at {size}x{size}", "variants": variants,
+            "timing": {"rounds": args.rounds, "block_seconds": {"1": args.block, "32": args.block_32},
+                       "ort_threads": os.cpu_count(), "spinning": "off"},
+            "measured": time.strftime("%Y-%m-%d %H:%M"), "seconds": round(time.perf_counter() - started, 1)}
+
+
+def acceptance(key: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's lines for ``key``: INT8 faster than FP32 (every model), and the 1.3x / 0.98 bar at 224."""
+    me = entry["variants"]["int8"]
+    out = [{"check": f"INT8 faster than FP32 at batch {b}", "pass": me["speedup"][b] > 1.0,
+            "measured": f"{me['speedup'][b]:.2f}x"} for b in ("1", "32")]
+    if key in BAR:
+        out += [{"check": f"INT8 >= {BAR[key]}x FP32 at batch {b}", "pass": me["speedup"][b] >= BAR[key],
+                 "measured": f"{me['speedup'][b]:.2f}x"} for b in ("1", "32")]
+        agree = me["vs_fake_quant"]["top1_agreement"]
+        out.append({"check": f"top-1 agreement with the fake-quantized model >= {MIN_AGREEMENT}",
+                    "pass": agree >= MIN_AGREEMENT, "measured": f"{agree:.4f}"})
+    return out
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "# edgecv INT8 (ONNX Runtime CPU scheme) vs FP32, per family (bench/families_int8.py)", "",
+        f"Machine: {results['machine']['cpu']}, {results['machine']['threads']} ONNX Runtime threads, spinning off. "
+        "Speed = FP32 p50 / INT8 p50 within the same timing round (median over rounds; rounds rotate the order). "
+        "Random weights with realistic BatchNorm statistics. Agreement = top-1 agreement on CIFAR-10 val images "
+        "(logits near flat: gap = median top-2 gap / logit std of the reference). convs fused = QLinearConv / Conv "
+        "in the graph ONNX Runtime executes. *before* = the scheme before issue 10 (no conv-output quantizers).", "",
+        "| model | input | INT8 batch 1 | INT8 batch 32 | before: b1 / b32 | size | convs fused (before) "
+        "| agree vs fake-quant (gap) | agree vs FP32 |", "|---|---|---|---|---|---|---|---|---|",
+    ]
+    notes = []
+    for key, m in results["models"].items():
+        me, old = m["variants"]["int8"], m["variants"].get("int8-before")
+        before = f"{old['speedup']['1']:.2f}x / {old['speedup']['32']:.2f}x" if old else "–"
+        fused = f"{me['qlinear_convs']}/{me['convs']}" + (f" ({old['qlinear_convs']}/{old['convs']})" if old else "")
+        fq, fp = me["vs_fake_quant"], me["vs_fp32"]
+        lines.append(f"| {m['model']} | {m['input'][1]}x{m['input'][2]} | {me['speedup']['1']:.2f}x | "
+                     f"{me['speedup']['32']:.2f}x | {before} | {me['size_ratio']:.2f}x smaller | {fused} | "
+                     f"{fq['top1_agreement']:.3f} ({fq['reference_top2_gap']:.2f}) | {fp['top1_agreement']:.3f} |")
+        if "cause" in me:
+            notes.append(f"- {key}: INT8 not faster at every batch size: {me['cause']}.")
+    lines += ["", "## When INT8 is not faster", "", *(notes or ["- none"]), "", "## Acceptance", ""]
+    for key, m in results["models"].items():
+        lines += [f"- {'PASS' if a['pass'] else 'FAIL'}: {key}: {a['check']} ({a['measured']})"
+                  for a in m["acceptance"]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(DEFAULT), help="arch@size, comma-separated")
+    parser.add_argument("--shared", type=Path, default=Path(os.environ.get("EDGECV_SHARED", REPO.parent / "shared")))
+    parser.add_argument("--calibration", type=int, default=512, help="calibration images at 32x32")
+    parser.add_argument("--calibration-224", type=int, default=128, help="calibration images at 224x224")
+    parser.add_argument("--images", type=int, default=500, help="val images for agreement at 32x32")
+    parser.add_argument("--images-224", type=int, default=200, help="val images for agreement at 224x224")
+    parser.add_argument("--rounds", type=int, default=7, help="timing rounds (order rotated each round)")
+    parser.add_argument("--block", type=float, default=0.5, help="seconds per timed block at batch 1")
+    parser.add_argument("--block-32", type=float, default=2.0, help="seconds per timed block at batch 32")
+    parser.add_argument("--before", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the scheme before issue 10")
+    args = parser.parse_args()
+    cifar = args.shared / "data" / "cifar10-jpeg"
+    train, val = image_folder(cifar / "train.tar", "train"), image_folder(cifar / "val.tar", "val")
+    out_json = RESULTS / "families_int8.json"
+    results = json.loads(out_json.read_text()) if out_json.is_file() else {"models": {}}
+    results["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": os.cpu_count(),
+                          "python": platform.python_version()}
+    for key in [k.strip() for k in args.models.split(",") if k.strip()]:
+        log(f"[{key}]")
+        with tempfile.TemporaryDirectory() as tmp:
+            entry = measure(key, train, val, args, Path(tmp))
+        entry["acceptance"] = acceptance(key, entry)
+        results["models"][key] = entry
+        atomic_write_json(out_json, results)
+        atomic_write_text(RESULTS / "families_int8.md", markdown(results))
+        me = entry["variants"]["int8"]
+        log(f"  {key}: {me['speedup']['1']:.2f}x / {me['speedup']['32']:.2f}x, fused {me['qlinear_convs']}/"
+            f"{me['convs']}, agreement {me['vs_fake_quant']['top1_agreement']:.3f} ({entry['seconds']:.0f}s)")
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
