@@ -8,7 +8,7 @@ until its logits are not flat, then quantized with edgecv's CPU scheme (the quan
 cosine of the INT8 ONNX with its fake-quantized torch model and with FP32 on the 10,000 val images, the logits'
 flatness, and the INT8 speed ratio at batch 1 and 32 (same rotated rounds).
 
-    .venv/bin/python bench/int8_trained.py --models mobilenet_v3_small --epochs 12       # ~30 min on 2 cores
+    .venv/bin/python bench/int8_trained.py --models mobilenet_v3_small    # 12 epochs of 200 batches: ~35 min
 
 Writes bench/results/int8_trained.json (merged per model) and bench/results/int8_trained.md, atomically.
 """
@@ -67,7 +67,7 @@ def measure(arch: str, cifar: Path, args: argparse.Namespace, folder: Path) -> d
     started = time.perf_counter()
     rec = recipe(arch, cifar, args, folder / "runs")
     _, splits, pre, spec, model = preflight(rec)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.torch_threads)  # 2 threads ran 10x slower than 1 on this loaded machine
     outcome = train_model(model, splits, pre, rec.train, workdir=folder / "train")
     model.eval()
     trained = round(time.perf_counter() - started, 1)
@@ -125,8 +125,9 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("EDGECV_SHARED", REPO.parent / "shared")))
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--batches", type=int, default=None, help="cap on batches per epoch")
+    parser.add_argument("--batches", type=int, default=200, help="cap on batches (of 128) per epoch")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch threads for training and calibration")
     parser.add_argument("--before", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     cifar = args.shared / "data" / "cifar10-jpeg"

@@ -40,6 +40,9 @@ class Preprocessing(BaseModel):
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
     channel_order: Literal["RGB", "BGR"] = "RGB"
     scale: float = Field(1 / 255, description="Multiplier applied to uint8 pixels before normalization")
+    resize: Literal["stretch", "letterbox"] = Field(
+        "stretch", description="stretch: plain resize to size; letterbox: keep the aspect, pad (detection)"
+    )
     labels: list[str] = []
 
 

@@ -85,9 +85,10 @@ def check_output_writable(recipe: Recipe) -> None:
 def check_values(recipe: Recipe) -> list[str]:
     """Refuse values that cannot work; warn about (and return) the ones that are merely absurd."""
     from edgecv.models import model_entry
+    from edgecv.tasks import get_task
 
     size = recipe.model.input_size
-    entry = model_entry(recipe.model.arch)
+    entry = get_task(recipe.task).model_defaults(recipe.model.arch) or model_entry(recipe.model.arch)
     least = max(MIN_INPUT_SIZE, int(getattr(entry, "min_input_size", 0) or 0))
     if size is not None and size < least:
         raise RecipeError(

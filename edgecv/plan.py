@@ -110,8 +110,10 @@ def plan(recipe: Recipe) -> list[tuple[str, Stage]]:
 def check_plan(recipe: Recipe, devices: list[DeviceProfile], model: nn.Module | None) -> None:
     """Every stage's check, in order, and the model format each stage is handed (RecipeError on the first fault)."""
     from edgecv.models import model_entry
+    from edgecv.tasks import get_task
 
-    entry = model_entry(recipe.model.arch)
+    own = get_task(recipe.task).model_defaults(recipe.model.arch) is not None  # the task builds it (a detector)
+    entry = None if own else model_entry(recipe.model.arch)
     current, made_by, before = "torch", "load", []
     for step in plan_steps(recipe):
         stage = step.stage

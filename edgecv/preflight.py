@@ -49,15 +49,18 @@ def preprocessing_for(recipe: Recipe, labels: list[str]) -> Preprocessing:
     """The model's own preprocessing (zoo defaults), with the recipe's input_size/mean/std taking precedence."""
     from edgecv.models import model_entry
 
-    entry = model_entry(recipe.model.arch)
+    own = get_task(recipe.task).model_defaults(recipe.model.arch)  # a task's own model (a detector)
+    entry = own or model_entry(recipe.model.arch)
     size = entry.input_size if entry else (224, 224)
     if recipe.model.input_size:
         size = (recipe.model.input_size, recipe.model.input_size)
-    elif recipe.data.format in ("auto", "digits") and recipe.data.train is None and recipe.data.val is None:
+    elif own is None and recipe.data.format in ("auto", "digits") and recipe.data.train is None \
+            and recipe.data.val is None:
         size = (recipe.data.digits_size, recipe.data.digits_size)
     mean = recipe.model.mean or (entry.mean if entry else (0.485, 0.456, 0.406))
     std = recipe.model.std or (entry.std if entry else (0.229, 0.224, 0.225))
-    return Preprocessing(size=tuple(size), mean=tuple(mean), std=tuple(std), labels=labels)
+    return Preprocessing(size=tuple(size), mean=tuple(mean), std=tuple(std), labels=labels,
+                         resize=getattr(entry, "resize", "stretch"))
 
 
 def build_initial_model(recipe: Recipe, num_classes: int) -> nn.Module:
@@ -78,6 +81,7 @@ def build_initial_model(recipe: Recipe, num_classes: int) -> nn.Module:
         kwargs=dict(section.kwargs),
         trust_checkpoint=section.trust_checkpoint,
         search_paths=[recipe.source.parent] if recipe.source is not None else [],  # its own modules, first
+        task=get_task(recipe.task),
     )
 
 
@@ -99,9 +103,9 @@ def preflight(
         devices = load_devices(recipe)
         splits = get_task(recipe.task).load_datasets(recipe.data)
         pre = preprocessing_for(recipe, splits.labels)
-        spec = InputSpec(shape=(3, *pre.size))
         seed_everything(recipe.seed)  # before the model is built: its initial weights come from the seed
         model = build_initial_model(recipe, splits.num_classes) if with_model else None
+        spec = InputSpec(shape=(3, *pre.size), output_names=get_task(recipe.task).output_names(model))
         check_plan(recipe, devices, model)
     except EdgecvError as exc:
         raise prefixed(recipe, exc) from exc

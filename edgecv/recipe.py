@@ -67,8 +67,9 @@ class ModelSection(StrictModel):
 class DataSection(StrictModel):
     """Where the images are. With no paths, the embedded default (scikit-learn's handwritten digits) is used."""
 
-    format: Literal["auto", "digits", "imagefolder", "cifar10"] = Field(
-        "auto", description="auto: digits without paths; CIFAR-10 batches or an ImageFolder (folder or .tar) by content"
+    format: Literal["auto", "digits", "imagefolder", "cifar10", "yolo", "coco"] = Field(
+        "auto", description="auto: digits without paths; CIFAR-10 batches or an ImageFolder (folder or .tar) by "
+        "content; for detection a YOLO folder (images/ + labels/) or a COCO .json"
     )
     train: Path | None = None
     val: Path | None = None

@@ -155,7 +155,7 @@ def train_model(
                 break
             images, targets = images.to(device), task.targets_to(targets, device)
             with torch.autocast(device.type, enabled=use_amp):
-                outputs = model(images)
+                outputs = task.forward(model, images, targets)
                 loss = task_weight * task.loss(outputs, targets, label_smoothing=params.label_smoothing)
                 if extra_loss is not None:
                     loss = loss + extra_loss(images, outputs, targets)

@@ -24,6 +24,8 @@ from edgecv.models.zoo import ModelEntry
 if TYPE_CHECKING:
     from torch import nn
 
+    from edgecv.tasks.base import Task
+
 __all__ = ["ModelEntry", "build_model", "model_entry", "model_names"]
 
 RESERVED_KWARGS = {
@@ -68,6 +70,7 @@ def build_model(
     kwargs: dict[str, Any] | None = None,
     trust_checkpoint: bool = False,
     search_paths: Sequence[Path] = (),
+    task: Task | None = None,
 ) -> nn.Module:
     """Build ``arch`` with ``num_classes`` outputs, then load ``checkpoint`` (strictly) or pretrained weights.
 
@@ -78,10 +81,14 @@ def build_model(
     Pretrained weights come only from the local torch hub cache (never downloaded); with a ``num_classes``
     other than the weights' own, all but the classifier is loaded and a warning says so. Returns the model
     in eval mode. Raises ModelError (``field`` names the recipe key at fault) for anything the user can fix.
+    ``task`` may build ``arch`` itself (:meth:`edgecv.tasks.base.Task.build_model`: detectors), before the zoo.
     """
     _check_args(num_classes, checkpoint, pretrained, kwargs)
-    entry = model_entry(arch)
-    if entry is None:
+    own = None if task is None or pretrained else task.build_model(arch, num_classes, dict(kwargs or {}))
+    entry = None if own is not None else model_entry(arch)
+    if own is not None:
+        model = own
+    elif entry is None:
         from edgecv.models.factory import build_from_import_path
 
         if pretrained:

@@ -25,15 +25,16 @@ from torch import nn
 from edgecv.artifacts import InputSpec, ModelArtifact, atomic_save, sha256_file
 from edgecv.errors import UnsupportedError, ValidationFailure
 from edgecv.export.onnx import choose_opset, export_onnx
+from edgecv.quantize.conv_alignment import align_conv_channels
 from edgecv.quantize.int8_weights import compact, store_int8_weights
 from edgecv.quantize.nncf_ptq import Calibration, strip_quantized
 from edgecv.quantize.onnx_graph import layer_counts, ort_fusion
 from edgecv.quantize.qdq_rewrites import (
-    align_conv_channels,
     fold_scalar_scaling,
     quantize_gemm_bias,
     quantize_scalar_operands,
     sink_dequantize,
+    sink_dequantize_through,
 )
 from edgecv.quantize.schemes import ArtifactPlan, Scheme
 from edgecv.quantize.standard_ops import require_standard_ops
@@ -95,8 +96,8 @@ def quantize_to_onnx(
 def _rewrite(path: Path, int8_weights: bool) -> int:
     """ONNX Runtime CPU form (``int8_weights``): int8 weight initializers, scalar scalings folded into
     DequantizeLinear and scalar Add/Mul operands quantized (hard-swish as QLinearAdd/QLinearMul), DequantizeLinear
-    sunk below value-moving ops feeding Adds and Gemms, int32 Gemm biases, conv channels padded to MLAS's fast int8
-    kernels (see qdq_rewrites); both schemes: compact names."""
+    sunk below value-moving ops feeding Adds and Gemms and below Concat/MaxPool, int32 Gemm biases (qdq_rewrites),
+    conv channels padded to MLAS's fast int8 kernels (conv_alignment); both schemes: compact names."""
     model = onnx.load(str(path))
     count = 0
     if int8_weights:
@@ -104,6 +105,7 @@ def _rewrite(path: Path, int8_weights: bool) -> int:
         fold_scalar_scaling(model)
         quantize_scalar_operands(model)
         sink_dequantize(model)
+        sink_dequantize_through(model)
         quantize_gemm_bias(model)
         align_conv_channels(model)
     compact(model)

@@ -8,9 +8,10 @@ path (its weight comes from a DequantizeLinear), which made MobileNetV3's INT8 3
 
 Two steps around ``nncf.quantize``:
 
-1. ``int8_activations(model)``: a copy where each ``nn.SiLU`` is ``x * sigmoid(x)`` and each ``nn.Hardswish`` is
-   ``x * relu6(x + 3) / 6``: the same functions, written with ops ONNX Runtime has int8 kernels for (QLinearSigmoid,
-   QLinearAdd, QLinearMul; the ReLU6 becomes the saturation of a [0, 6] quantizer).
+1. ``int8_activations(model)``: a copy where each ``nn.SiLU`` is ``x * sigmoid(x)``, each ``nn.Hardswish``
+   ``x * relu6(x + 3) / 6`` and each ``nn.Hardsigmoid`` ``relu6(x + 3) / 6``: the same functions, written with ops
+   ONNX Runtime has int8 kernels for (QLinearSigmoid, QLinearAdd, QLinearMul; the ReLU6 becomes the saturation of a
+   [0, 6] quantizer).
 2. ``add_output_quantizers(quantized, calibration)``: an activation quantizer on every weight-quantized conv output
    that reaches no quantizer (through at most a ReLU/ReLU6), its min/max range measured on the calibration batches
    (the quantized model runs them, so each range sees the error of the layers before it; where every consumer is a
@@ -56,15 +57,27 @@ class Int8Hardswish(nn.Module):
         return x * (F.relu6(x + 3.0) / 6.0)
 
 
+class Int8Hardsigmoid(nn.Module):
+    """Hard-sigmoid written as ``relu6(x + 3) / 6`` (QLinearAdd and a [0, 6] quantizer; the ``/ 6`` folds into the
+    next DequantizeLinear). NNCF then also quantizes MobileNetV3's squeeze-excitation convs, which it keeps float
+    behind a HardSigmoid (its SE-block ignored pattern), so the whole block stays int8 and NHWC."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu6(x + 3.0) / 6.0
+
+
+REWRITTEN: dict[type[nn.Module], type[nn.Module]] = {nn.SiLU: Int8SiLU, nn.Hardswish: Int8Hardswish,
+                                                     nn.Hardsigmoid: Int8Hardsigmoid}
+
+
 def int8_activations(model: nn.Module) -> nn.Module:
-    """``model`` itself when it has no SiLU/hard-swish module, else a copy with them written as ``Int8*`` modules."""
-    names = [n for n, m in model.named_modules() if type(m) in (nn.SiLU, nn.Hardswish)]
+    """``model`` itself when it has no module in ``REWRITTEN``, else a copy with them written as ``Int8*`` modules."""
+    names = [n for n, m in model.named_modules() if type(m) in REWRITTEN]
     if not names:
         return model
     prepared = copy.deepcopy(model)
     for name in names:
-        kind = type(prepared.get_submodule(name))
-        prepared.set_submodule(name, Int8SiLU() if kind is nn.SiLU else Int8Hardswish())
+        prepared.set_submodule(name, REWRITTEN[type(prepared.get_submodule(name))]())
     return prepared
 
 
@@ -85,7 +98,7 @@ def _hard_swish_input(model: nn.Module, consumers: list[Any]) -> bool:
             continue
         scope = node.node_name.rsplit("/", 2)[0].replace("/", ".")
         try:
-            if not isinstance(model.get_submodule(scope), Int8Hardswish):
+            if not isinstance(model.get_submodule(scope), Int8Hardswish | Int8Hardsigmoid):
                 return False
         except AttributeError:
             return False

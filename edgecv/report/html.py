@@ -26,7 +26,7 @@ from edgecv.report.html_cells import (
 )
 from edgecv.report.html_compression import compression_section
 from edgecv.report.metric import column, report_metric, score, task_of
-from edgecv.report.pareto import int8_notes, recommended
+from edgecv.report.pareto import int8_notes, recommendation_text, recommended
 from edgecv.report.schema import Report, Validation, splits_line
 from edgecv.report.verdicts import counts
 from edgecv.validate.budgets import LATENCY_BATCH
@@ -101,7 +101,7 @@ def _devices(report: Report) -> str:
     chosen, notes = recommended(report), int8_notes(report)
     for device in dict.fromkeys(v.device for v in report.validations):
         rows = [v for v in report.validations if v.device == device]
-        pick = f" · recommended: {k.esc(chosen[device])}" if chosen.get(device) else ""
+        pick = f" · recommended: {k.esc(recommendation_text(chosen[device]))}" if chosen.get(device) else ""
         parts.append(f"<h3>{k.esc(device)} <small class='sub'>runtime: {k.esc(rows[0].backend)}{pick}</small></h3>")
         parts.append(_device_table(rows, metric))
         parts += [f'<p class="note"><b>INT8 not faster:</b> {k.esc(n["text"])}</p>' for n in notes
@@ -116,8 +116,8 @@ def _devices(report: Report) -> str:
         + ". Memory is estimated from the ONNX graph (weights + "
         "peak layer activations, batch 1; runtime overhead not included). A column judged against a budget shows "
         "the limit and its source under its title; its cells read ✓ pass, ✗ fail or ? unknown, with the margin "
-        "(limit − value; negative is over budget). Recommended: the fastest artifact at batch 1 that fails no "
-        "budget, never an INT8 artifact that is not faster than the FP32 model it came from."
+        "(limit − value; negative is over budget). Recommended: the fastest artifact at each batch size that fails "
+        "no budget, never an INT8 artifact that is not faster there than the FP32 model it came from."
     )
     return k.section("devices", "Devices and budgets", "".join(parts), note)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edgecv.report.html_cells import estimate_error_label
 from edgecv.report.metric import column, headline_metrics, report_metric, score
-from edgecv.report.pareto import int8_notes, recommended
+from edgecv.report.pareto import int8_notes, recommendation_text, recommended
 from edgecv.report.schema import Report, Validation, splits_line
 from edgecv.report.verdicts import STATE, margin_text, summary_line
 from edgecv.validate.budgets import UNITS
@@ -58,12 +58,13 @@ def _budgets(report: Report) -> list[str]:
 
 
 def _recommendation(report: Report) -> list[str]:
-    """Per device, the artifact to ship (fastest at batch 1 within budgets), and the INT8 artifacts that do not pay."""
+    """Per device, the artifact to ship (fastest within budgets, per batch size), and the INT8 artifacts that do not
+    pay."""
     chosen = recommended(report)
     if not chosen:
         return []
-    out = ["Recommended (fastest at batch 1 that meets its budgets): " + "; ".join(
-        f"{device}: {name or 'none (every artifact misses a budget)'}" for device, name in chosen.items()) + ".", ""]
+    out = ["Recommended (the fastest artifact that meets its budgets): " + "; ".join(
+        f"{device}: {recommendation_text(picks)}" for device, picks in chosen.items()) + ".", ""]
     notes = int8_notes(report)
     if notes:
         out += ["### INT8 not faster than FP32", "", *[f"- {n['text']}" for n in notes], ""]

@@ -32,18 +32,28 @@ def int8_notes(report: Report) -> list[dict[str, Any]]:
     return [n for s in report.stages if s.kind == "validate" for n in s.metrics.get("int8_not_faster") or []]
 
 
-def recommended(report: Report, batch: int = LATENCY_BATCH) -> dict[str, str | None]:
-    """Per device: the fastest artifact at ``batch`` that fails no budget (None when every artifact fails one).
+def recommended(report: Report) -> dict[str, dict[int, str | None]]:
+    """Per device and batch size: the fastest artifact that fails no budget (None when every artifact fails one).
 
-    An INT8 artifact that a validate note found not faster than its FP32 reference on that device is never
-    recommended while the reference fails no budget: the faster artifact is kept.
+    An INT8 artifact that a validate note found not faster than its FP32 reference at that batch size on that
+    device is never recommended while the reference fails no budget: the faster artifact is kept.
     """
-    notes = {(n["artifact"], n["device"]): n["reference"] for n in int8_notes(report)}
-    chosen: dict[str, str | None] = {}
+    slow = {(n["artifact"], n["device"], b): n["reference"] for n in int8_notes(report) for b in n["not_faster"]}
+    chosen: dict[str, dict[int, str | None]] = {}
     for device in dict.fromkeys(v.device for v in report.validations):
         rows = [v for v in report.validations if v.device == device]
         ok = {v.artifact for v in rows if all(x.passed is not False for x in v.verdicts)}
-        timed = [(latency_at(v, batch), v.artifact) for v in rows if v.artifact in ok and latency_at(v, batch)]
-        timed = [(ms, name) for ms, name in timed if notes.get((name, device)) not in ok]
-        chosen[device] = min(timed)[1] if timed else None
+        chosen[device] = {}
+        for batch in sorted({r.batch for v in rows for r in v.latency} or {LATENCY_BATCH}):
+            timed = [(ms, v.artifact) for v in rows if v.artifact in ok and (ms := latency_at(v, batch))]
+            timed = [(ms, name) for ms, name in timed if slow.get((name, device, batch)) not in ok]
+            chosen[device][batch] = min(timed)[1] if timed else None
     return chosen
+
+
+def recommendation_text(picks: dict[int, str | None]) -> str:
+    """``int8-ort-cpu at batch 1, pruned-onnx at batch 32`` (one name when every batch size agrees)."""
+    names = set(picks.values())
+    if len(names) == 1:
+        return next(iter(names)) or "none (every artifact misses a budget)"
+    return ", ".join(f"{name or 'none'} at batch {batch}" for batch, name in picks.items())

@@ -8,7 +8,7 @@ from rich.table import Table
 from edgecv.console import results as console
 from edgecv.report.markdown import latency_cell
 from edgecv.report.metric import column, report_metric, score
-from edgecv.report.pareto import int8_notes, recommended
+from edgecv.report.pareto import int8_notes, recommendation_text, recommended
 from edgecv.report.schema import Report
 from edgecv.report.verdicts import summary_line, verdicts_cell
 
@@ -51,8 +51,8 @@ def print_summary(report: Report) -> None:
     console.print(checks)
     chosen = recommended(report)
     if chosen:
-        console.print("recommended (fastest at batch 1 within budgets): "
-                      + "; ".join(f"{d}: {a or 'none'}" for d, a in chosen.items()))
+        console.print("recommended (fastest within budgets): "
+                      + "; ".join(f"{d}: {recommendation_text(picks)}" for d, picks in chosen.items()))
     for note in int8_notes(report):
         console.print(f"[yellow]INT8 not faster:[/yellow] {escape(note['text'])}")
 

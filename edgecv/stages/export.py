@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from edgecv.artifacts import ModelArtifact, StageResult, sha256_file
 from edgecv.errors import RecipeError
 from edgecv.stages.contract import ANY_FORMAT, REFERENCE_KINDS, Stage, StageCheck, register_stage
+from edgecv.tasks.base import Task
 
 if TYPE_CHECKING:
     from torch import nn
@@ -49,6 +50,8 @@ def parity_check(
 
     samples = ctx.recipe.export.parity.samples
     subset = torch.utils.data.Subset(ctx.splits.val, range(min(samples, len(ctx.splits.val))))
+    if type(ctx.task).parity is not Task.parity:  # the task compares its own outputs by name (a detector)
+        return _task_parity(ctx, reference, candidate, subset, names, tolerance, judged_by)
     loader = make_loader(subset, ctx.preprocessing, 64)
     ref, labels = runner_logits(reference, loader)
     cand, _ = runner_logits(candidate, loader)
@@ -56,6 +59,23 @@ def parity_check(
         save_comparison(store, ref, cand, labels)
     return compare_outputs(ref, cand, tolerance, names, labels, judged_by=judged_by,
                            comparison=store.name if store is not None else None)
+
+
+def _task_parity(
+    ctx: RunContext, reference: Runner, candidate: Runner, subset: Any, names: tuple[str, str], tolerance: object,
+    judged_by: str | None,
+) -> ParityResult:
+    """The task's comparison of every output by name on ``subset`` (not stored: it is judged once)."""
+    import numpy as np
+
+    ref: dict[str, list[np.ndarray]] = {}
+    cand: dict[str, list[np.ndarray]] = {}
+    for images, _ in ctx.loader(subset, 64):
+        for store, runner in ((ref, reference), (cand, candidate)):
+            for key, value in runner.infer_all(images.numpy()).items():
+                store.setdefault(key, []).append(value)
+    joined = [{k: np.concatenate(v) for k, v in d.items()} for d in (ref, cand)]
+    return ctx.task.parity(joined[0], joined[1], tolerance, names, judged_by=judged_by)
 
 
 def comparison_path(path: Path) -> Path:
@@ -79,7 +99,7 @@ def export_checked(
     section = ctx.recipe.export
     opset = export_opset(ctx.recipe, ctx.devices)
     spec = ctx.input_spec.model_copy(update={"dynamic_batch": section.dynamic_batch})
-    export_onnx(module, spec, path, opset=opset, simplify=section.simplify)
+    export_onnx(ctx.task.export_module(module), spec, path, opset=opset, simplify=section.simplify)
     artifact = ModelArtifact(
         name=name, format="onnx", path=str(path), input=spec, preprocessing=ctx.preprocessing,
         precision=precision, size_bytes=path.stat().st_size, params=source.params, macs=source.macs,  # type: ignore[arg-type]

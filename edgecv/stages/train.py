@@ -50,6 +50,7 @@ class TrainStage(Stage):
             workdir=folder,
             default_batch_size=ctx.recipe.data.batch_size,
             workers=ctx.recipe.data.workers,
+            task=ctx.task,
         )
         name = getattr(self.params, "name", None) or ("trained" if self.kind == "train" else folder.name)
         artifact = save_torch_artifact(module, folder, name, ctx, parent=current.artifact.name)

@@ -97,6 +97,32 @@ class Task(ABC):
         """A batch's targets on ``device`` (a tensor of labels by default; a task with richer targets overrides)."""
         return targets.to(device)
 
+    def build_model(self, arch: str, num_classes: int, kwargs: dict[str, Any]) -> nn.Module | None:
+        """The task's own model for ``arch`` (e.g. a detector), or None to build it from the zoo."""
+        return None
+
+    def model_defaults(self, arch: str) -> Any:
+        """Input size, mean, std (and ``resize``) of the task's own ``arch``, or None (the zoo's then apply)."""
+        return None
+
+    def forward(self, model: nn.Module, images: torch.Tensor, targets: Any) -> Any:
+        """The training loop's forward: what ``loss`` takes (a detector computes its loss dict from targets)."""
+        return model(images)
+
+    def export_module(self, model: nn.Module) -> nn.Module:
+        """What ONNX export traces: the raw network with outputs in ``output_names`` order."""
+        return model
+
+    def output_names(self, model: nn.Module | None) -> list[str]:
+        """The exported model's output names."""
+        return ["logits"]
+
+    def parity(self, reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], tolerance: Any,
+               names: tuple[str, str], *, judged_by: str | None = None) -> Any:
+        """The task's own comparison of two models' outputs by name (a ParityResult); None: the logits comparison
+        of :mod:`edgecv.validate.parity` applies."""
+        return None
+
     @abstractmethod
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         """The training loss of one batch."""

@@ -72,6 +72,10 @@ def float_cause(path: str | Path | None) -> tuple[str, dict[str, Any]]:
     except Exception as exc:  # a note must never fail validation
         return f"ONNX Runtime's optimized graph could not be read ({type(exc).__name__}: {exc})", {}
     others = {op: n for op, n in fusion["float_ops"].items() if op not in ("Conv", "FusedConv", "NchwcConv")}
+    if not fusion["float_convs"] and not others:
+        return (f"all {fusion['convs']} convs ran as QLinearConv and no op stayed float in the graph ONNX Runtime "
+                f"executes ({fusion['qdq']} QuantizeLinear/DequantizeLinear, {fusion['layout']} layout ops): the "
+                "int8 kernels themselves are not faster for layers this small"), fusion
     parts = [f"{fusion['float_convs']} of {fusion['convs']} convs stayed float in the graph ONNX Runtime executes"]
     if others:
         parts.append("float " + ", ".join(f"{op} x{n}" for op, n in list(others.items())[:6]))
@@ -104,7 +108,7 @@ def int8_speed_notes(validations: list[Validation], artifacts: list[ModelArtifac
         cause, fusion = float_cause(artifact.path if artifact else None)
         where = ", ".join(f"batch {b} ({speedup[str(b)]:.2f}x: {mine[b]:.3f} vs {theirs[b]:.3f} ms)" for b in slow)
         text = (f"{v.artifact} is not faster than {ref.artifact}, the FP32 model it came from, on {v.device} at "
-                f"{where}: {cause}. The report recommends {ref.artifact} there.")
+                f"{where}: {cause}. The report does not recommend {v.artifact} over {ref.artifact} there.")
         notes.append(Int8SpeedNote(
             artifact=v.artifact, reference=ref.artifact, device=v.device, speedup=speedup,
             latency_ms={str(b): {"int8": round(mine[b], 4), "fp32": round(theirs[b], 4)} for b in batches},

@@ -71,9 +71,10 @@ def test_slower_int8_gets_a_note_with_the_float_ops_and_fp32_is_recommended(tmp_
     assert result.metrics["int8_not_faster"][0]["reference"] == "pruned-onnx"
     assert result.warnings == [note.text]
     report = report_with(validations, result)
-    assert recommended(report) == {"host-cpu": "pruned-onnx"}
+    assert recommended(report) == {"host-cpu": {1: "pruned-onnx", 32: "int8-ort-cpu"}}  # the faster one per batch
     text = render_markdown(report)
-    assert "host-cpu: pruned-onnx" in text and "### INT8 not faster than FP32" in text and "0.67x" in text
+    assert "host-cpu: pruned-onnx at batch 1, int8-ort-cpu at batch 32" in text
+    assert "### INT8 not faster than FP32" in text and "batch 1 (0.67x: 1.500 vs 1.000 ms)" in text
 
 
 def test_faster_int8_gets_no_note_and_is_recommended(tmp_path: Path) -> None:
@@ -82,4 +83,4 @@ def test_faster_int8_gets_no_note_and_is_recommended(tmp_path: Path) -> None:
     result = StageResult(stage="05-validate", kind="validate")
     add_int8_speed_notes(result, validations, artifacts)
     assert result.metrics["int8_not_faster"] == [] and result.warnings == []
-    assert recommended(report_with(validations, result)) == {"host-cpu": "int8-ort-cpu"}
+    assert recommended(report_with(validations, result)) == {"host-cpu": {1: "int8-ort-cpu", 32: "int8-ort-cpu"}}

@@ -46,3 +46,11 @@ def test_classification_losses() -> None:
     assert float(task.distill_loss(logits, logits, 4.0)) == pytest.approx(0.0, abs=1e-6)
     assert float(task.divergence(logits, logits)) == pytest.approx(0.0, abs=1e-6)
     assert float(task.divergence(logits, logits.flip(1))) > 1.0
+
+
+def test_classification_refuses_a_detection_data_format(tmp_path) -> None:
+    from edgecv.errors import DataError
+    from edgecv.recipe import DataSection
+
+    with pytest.raises(DataError, match=r"data\.format': yolo holds boxes.*task: detection"):
+        get_task("classification").load_datasets(DataSection(format="yolo", train=tmp_path))

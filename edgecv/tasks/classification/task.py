@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from edgecv.data import DataSplits
 
 
+DETECTION_FORMATS = ("yolo", "coco")
+"""Data formats that hold boxes: a classifier cannot train on them."""
+
+
 def first_output(outputs: dict[str, np.ndarray]) -> np.ndarray:
     """The logits: the output named ``logits``, else the first one."""
     return outputs["logits"] if "logits" in outputs else next(iter(outputs.values()))
@@ -65,7 +69,11 @@ class ClassificationTask(Task):
 
     def load_datasets(self, section: Any) -> DataSplits:
         from edgecv.data import load_datasets
+        from edgecv.errors import DataError
 
+        if section.format in DETECTION_FORMATS:
+            raise DataError(f"key 'data.format': {section.format} holds boxes, not class folders; set task: "
+                            "detection, or give an ImageFolder or CIFAR-10 folder", field="data.format")
         return load_datasets(section)
 
     def loader(
