@@ -51,8 +51,8 @@ def recipe(arch: str, cifar: Path, args: argparse.Namespace, out: Path) -> Any:
     data = {
         "name": f"int8-trained-{arch}", "model": {"arch": arch, "input_size": 32},
         "data": {"train": str(cifar / "train.tar"), "val": str(cifar / "val.tar"), "batch_size": 128},
-        "train": {"epochs": args.epochs, "lr": args.lr, "augment": "crop-flip", "warmup_epochs": 1.0,
-                  "max_batches_per_epoch": args.batches},
+        "train": {"epochs": args.epochs, "lr": args.lr, "optimizer": args.optimizer, "augment": "crop-flip",
+                  "warmup_epochs": 1.0, "max_batches_per_epoch": args.batches or None},
         "validate": {"devices": ["host-cpu"]}, "output": str(out),
     }
     return parse_recipe(data, "int8_trained.yaml", REPO)
@@ -125,7 +125,8 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("EDGECV_SHARED", REPO.parent / "shared")))
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--batches", type=int, default=200, help="cap on batches (of 128) per epoch")
+    parser.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
+    parser.add_argument("--batches", type=int, default=200, help="cap on batches (of 128) per epoch; 0: all")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads for training and calibration")
     parser.add_argument("--before", action=argparse.BooleanOptionalAction, default=True)
@@ -138,7 +139,9 @@ def main() -> None:
     for arch in [a.strip() for a in args.models.split(",") if a.strip()]:
         log(f"[{arch}]")
         with tempfile.TemporaryDirectory() as tmp:
-            results["models"][arch] = measure(arch, cifar, args, Path(tmp))
+            entry = measure(arch, cifar, args, Path(tmp))
+        entry["training"] = {"optimizer": args.optimizer, "lr": args.lr, "batches_per_epoch": args.batches}
+        results["models"][f"{arch}-{args.optimizer}-{args.epochs}x{args.batches or 'all'}"] = entry
         atomic_write_json(out_json, results)
         atomic_write_text(RESULTS / "int8_trained.md", markdown(results))
     print(markdown(results))

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from edgecv.errors import RecipeError
 from edgecv.registry import stage_class
 from edgecv.stages.contract import Stage, StageCheck, format_error
 
@@ -112,11 +113,15 @@ def check_plan(recipe: Recipe, devices: list[DeviceProfile], model: nn.Module | 
     from edgecv.models import model_entry
     from edgecv.tasks import get_task
 
-    own = get_task(recipe.task).model_defaults(recipe.model.arch) is not None  # the task builds it (a detector)
+    task = get_task(recipe.task)
+    own = task.model_defaults(recipe.model.arch) is not None  # the task builds it (a detector)
     entry = None if own else model_entry(recipe.model.arch)
     current, made_by, before = "torch", "load", []
     for step in plan_steps(recipe):
         stage = step.stage
+        if stage.kind in task.unsupported_stages:
+            raise RecipeError(f"key '{step.key}': {task.unsupported_stages[stage.kind]}: not supported for "
+                              f"{task.name} yet; remove it")
         if before and current not in stage.accepts:
             raise format_error(stage.kind, stage.accepts, current, made_by, step.key)
         stage.check(stage.params, StageCheck(recipe, devices, model, entry, step.key, list(before)))

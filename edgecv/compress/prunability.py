@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import traceback
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -58,14 +59,24 @@ def _reason(exc: BaseException) -> str:
             "ignored_layers or remove the prune stage")
 
 
-def pruning_problem(model: nn.Module, example: torch.Tensor, *, ignored: list[str], round_to: int) -> str | None:
-    """Why the prune stage cannot prune ``model`` and what to do, in words, or None (dry run on a deep copy)."""
+@dataclass
+class DryRun:
+    """The outcome of a dry run: the problem (None: prunable), and the pruned copy with its MACs fraction."""
+
+    problem: str | None
+    pruned: nn.Module | None = None
+    macs_fraction: float | None = None
+
+
+def dry_run(model: nn.Module, example: torch.Tensor, *, ignored: list[str], round_to: int) -> DryRun:
+    """One pruning step of ``DRY_RATIO`` on a deep copy of ``model``, then a forward pass."""
     from edgecv.compress.pruning import ChannelPruner, named_modules
 
     count = output_count(model, example)
     if count != 1:
-        return (f"the model returns {count} outputs; pruning (importance, BatchNorm re-estimation, val metrics) "
-                "takes one output tensor: return only the logits from forward, or remove the prune stage")
+        return DryRun(f"the model returns {count} outputs; pruning (importance, BatchNorm re-estimation, val "
+                      "metrics) takes one output tensor: return only the logits from forward, or remove the prune "
+                      "stage")
     trial = copy.deepcopy(model).cpu().eval()
     try:
         pruner = ChannelPruner(trial, example, round_to=round_to, ratio=DRY_RATIO,
@@ -74,8 +85,13 @@ def pruning_problem(model: nn.Module, example: torch.Tensor, *, ignored: list[st
         with torch.no_grad():
             trial(example)
     except Exception as exc:  # Torch-Pruning raises any type from deep inside its tracer
-        return _reason(exc)
-    return None
+        return DryRun(_reason(exc))
+    return DryRun(None, trial, pruner.macs_fraction())
+
+
+def pruning_problem(model: nn.Module, example: torch.Tensor, *, ignored: list[str], round_to: int) -> str | None:
+    """Why the prune stage cannot prune ``model`` and what to do, in words, or None (dry run on a deep copy)."""
+    return dry_run(model, example, ignored=ignored, round_to=round_to).problem
 
 
 def example_input(recipe: object) -> torch.Tensor:

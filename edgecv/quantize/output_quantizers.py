@@ -92,7 +92,7 @@ def _is_quantizer(node: Any) -> bool:
 
 
 def _hard_swish_input(model: nn.Module, consumers: list[Any]) -> bool:
-    """Whether every consumer is a hard-swish/hard-sigmoid (or the ops of an ``Int8Hardswish``)."""
+    """Whether every node is a hard-swish/hard-sigmoid or an op of an ``Int8Hardswish``/``Int8Hardsigmoid``."""
     for node in consumers:
         if _op(node).rstrip("_") in ("hardswish", "hardsigmoid"):
             continue
@@ -126,7 +126,8 @@ def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tu
             continue
         op = _op(node).rstrip("_")
         if op in FIXED_RANGES:  # a gate or hard-swish's ReLU6 (x * gate, relu6(...) / 6), not a model output
-            if consumers and all(_op(n).startswith(("mul", "div", "truediv")) for n in consumers):
+            gate = consumers and all(_op(n).startswith(("mul", "div", "truediv")) for n in consumers)
+            if gate and (op not in ("relu6", "hardtanh") or _hard_swish_input(model, [node])):  # (0, 6): ours only
                 found[node.node_name] = (*FIXED_RANGES[op], True)
             continue
         if node.metatype not in convs or not any(h.startswith(f"pre_hooks.{node.node_name}__1.") for h in hooked):

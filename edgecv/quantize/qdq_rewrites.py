@@ -41,7 +41,7 @@ def _scalar(inits: dict[str, onnx.TensorProto], name: str) -> np.ndarray | None:
     if name not in inits:
         return None
     value = numpy_helper.to_array(inits[name])
-    return value if value.size == 1 else None
+    return value.reshape(()) if value.size == 1 else None
 
 
 def _zero_pad(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> bool:

@@ -31,10 +31,6 @@ class DeployStage(Stage):
     @classmethod
     def check(cls, params: Any, check: StageCheck) -> None:
         """Every bundle device is a known TensorRT device."""
-        if getattr(params, "bundles", []) and check.recipe.task != "classification":
-            raise RecipeError(
-                f"key 'export.bundles': deploy bundles are not supported for {check.recipe.task} yet; remove it"
-            )
         for index, name in enumerate(getattr(params, "bundles", [])):
             try:
                 device = load_device(name)

@@ -116,10 +116,6 @@ class DistillStage(Stage):
 
     @classmethod
     def check(cls, params: DistillParams, check: StageCheck) -> None:
-        if check.recipe.task != "classification":
-            raise RecipeError(
-                f"key '{check.key}': distillation is not supported for {check.recipe.task} yet; remove it"
-            )
         check_distill_settings(check.recipe, params, check)
 
     def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:

@@ -102,10 +102,6 @@ class PruneStage(Stage):
     @classmethod
     def check(cls, params: PruneParams, check: StageCheck) -> None:
         """2:4 sparsity needs a device that runs it; ignored layers and removable blocks must exist in the model."""
-        if check.recipe.task != "classification":
-            raise RecipeError(
-                f"key '{check.key}': pruning is not supported for {check.recipe.task} yet; remove it"
-            )
         if params.sparsity_2_4 and not any(d.sparsity_2_4 for d in check.devices):
             raise RecipeError(
                 f"key '{check.key}.sparsity_2_4': none of validate.devices accelerates 2:4 sparsity "

@@ -179,10 +179,6 @@ class QuantizeStage(Stage):
     @classmethod
     def check(cls, params: QuantizeParams, check: StageCheck) -> None:
         """A device runs the precision, the opset allows per-channel Q/DQ, and a QAT teacher builds."""
-        if check.recipe.task != "classification":
-            raise RecipeError(
-                f"key '{check.key}': quantization is not supported for {check.recipe.task} yet; remove it"
-            )
         from edgecv.errors import UnsupportedError
         from edgecv.quantize.onnx_export import quantized_opset
         from edgecv.quantize.schemes import plan_artifacts

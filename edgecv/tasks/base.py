@@ -76,6 +76,8 @@ class Task(ABC):
     secondary_metrics: ClassVar[tuple[Metric, ...]] = ()
     """Other headline figures the report shows beside the primary metric (top-5 for classification)."""
     deepstream_network_type: ClassVar[int]
+    unsupported_stages: ClassVar[dict[str, str]] = {}
+    """Stage kinds the task cannot run yet, with what they are (``{"prune": "pruning"}``): refused before work."""
     """Gst-nvinfer's network-type: 1 classifier, 0 detector, 2 segmentation."""
 
     @abstractmethod

@@ -10,7 +10,6 @@ test_family_refusals.py.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ import torch
 from torch import nn
 
 from edgecv.artifacts import InputSpec
-from edgecv.compress.prunability import pruning_problem
-from edgecv.compress.pruning import ChannelPruner, recalibrate_batchnorm
+from edgecv.compress.prunability import dry_run
+from edgecv.compress.pruning import recalibrate_batchnorm
 from edgecv.export.onnx import export_onnx
 from edgecv.quantize.bn_fold import fold_batchnorm
 from edgecv.quantize.fp16 import fp16_emulation
@@ -35,12 +34,14 @@ from edgecv.runtime import OrtRunner
 from edgecv.stages.quantize import QuantizeParams
 
 SIZE = 32
-ZOO = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "regnet_x_400mf", "shufflenet_v2_x0_5",
-       "squeezenet1_1", "densenet121", "convnext_tiny"]
-"""One member per family; ViT is torchvision's VisionTransformer class at 2 layers (user_models.tiny_vit):
-vit_b_16 itself (86M parameters) takes minutes per stage on 2 cores, its MACs are checked in test_vit_b_16_macs."""
+ZOO = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x0_5", "squeezenet1_1"]
+SMALL = {"efficientnet": "tiny_efficientnet", "regnet": "tiny_regnet", "densenet": "tiny_densenet",
+         "convnext": "tiny_convnext", "vit": "tiny_vit"}
+"""Families run as their torchvision class at a small configuration (tests/families/user_models.py), to keep the
+suite's time: efficientnet_b0, regnet_x_400mf, densenet121, convnext_tiny and vit_b_16 themselves take 1-3
+minutes each here (their run: bench/results/families.md); vit_b_16's MACs are checked below."""
 REFUSED_PRUNE = {"shufflenet_v2_x0_5": "channel shuffle"}
-TENSORRT_SCHEME = {"mobilenet_v2", "efficientnet_b0", "shufflenet_v2_x0_5", "densenet121", "vit"}
+TENSORRT_SCHEME = {"mobilenet_v2", "efficientnet", "shufflenet_v2_x0_5", "densenet", "vit"}
 """INT8 scheme per family, alternating to fit the suite's time (NNCF takes 5-30 s per scheme here): these the
 tensorrt scheme, the others onnxruntime-cpu; test_family_pipeline.py runs both on the user CNN and the ViT."""
 
@@ -57,10 +58,13 @@ def digits(count: int = 48) -> torch.Tensor:
 def build(name: str) -> nn.Module:
     import torchvision
 
-    from tests.families.user_models import tiny_vit
+    from tests.families import user_models
 
     torch.manual_seed(0)
-    model = tiny_vit() if name == "vit" else torchvision.models.get_model(name, weights=None, num_classes=10)
+    if name in SMALL:
+        model = getattr(user_models, SMALL[name])()
+    else:
+        model = torchvision.models.get_model(name, weights=None, num_classes=10)
     images = digits()
     recalibrate_batchnorm(model, [(images[i:i + 16], None) for i in range(0, len(images), 16)], batches=3)
     return model.eval()
@@ -76,19 +80,17 @@ class Family:
     pruned_macs_fraction: float | None = None
     pruned_output: torch.Tensor | None = None
     int8: dict[str, dict[str, Any]] = field(default_factory=dict)
-    fp16_max_rel_diff: float | None = None
+    fp16: tuple[float, float, int] | None = None
+    """FP16 emulation against the FP32 ONNX: top-1 agreement (confident samples), mean cosine, confident count."""
 
 
 def prune(family: Family) -> None:
-    example = torch.zeros(1, 3, SIZE, SIZE)
-    family.prune_problem = pruning_problem(family.model, example, ignored=[], round_to=8)
-    if family.prune_problem is None:
-        model = copy.deepcopy(family.model)
-        pruner = ChannelPruner(model, example, round_to=8, ratio=0.4)
-        pruner.prune_ratio()
-        family.pruned_macs_fraction = pruner.macs_fraction()
+    """The prune stage's preflight dry run: one real Torch-Pruning step on a copy, or the one-line refusal."""
+    trial = dry_run(family.model, torch.zeros(1, 3, SIZE, SIZE), ignored=[], round_to=8)
+    family.prune_problem, family.pruned_macs_fraction = trial.problem, trial.macs_fraction
+    if trial.pruned is not None:
         with torch.no_grad():
-            family.pruned_output = model(digits(4))
+            family.pruned_output = trial.pruned(digits(4))
 
 
 def agreement(reference: np.ndarray, candidate: np.ndarray, margin: float = 0.1) -> tuple[float, float, int]:
@@ -106,7 +108,7 @@ def quantize(family: Family, folder: Path) -> None:
     import nncf
 
     images = digits()
-    calibration = Calibration(nncf.Dataset([images[:16], images[16:32]]), 2, 32)
+    calibration = Calibration(nncf.Dataset([images[:16]]), 1, 16)
     folded, _ = fold_batchnorm(family.model)
     with torch.no_grad():
         float_output = folded(images).numpy()
@@ -134,13 +136,12 @@ def fp16(family: Family, folder: Path) -> None:
     spec = InputSpec(shape=(3, SIZE, SIZE), dynamic_batch=True)
     fp32 = export_onnx(family.model, spec, folder / f"{family.name}.onnx", opset=17)
     emulated = fp16_emulation(fp32, folder / f"{family.name}.fp16.onnx")
-    x = digits(8).numpy()
+    x = digits().numpy()
     with OrtRunner(fp32, threads=1) as full, OrtRunner(emulated, threads=1) as half:
-        reference, candidate = full.infer(x), half.infer(x)
-    family.fp16_max_rel_diff = float(np.abs(candidate - reference).max() / (np.abs(reference).max() + 1e-6))
+        family.fp16 = agreement(full.infer(x), half.infer(x))
 
 
-@pytest.fixture(scope="module", params=[*ZOO, "vit"])
+@pytest.fixture(scope="module", params=[*ZOO, *SMALL])
 def family(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Family:
     folder = tmp_path_factory.mktemp(request.param)
     result = Family(request.param, build(request.param))
@@ -157,7 +158,7 @@ def test_prune_dry_run_and_one_step_or_a_one_line_refusal(family: Family) -> Non
         assert "\n" not in family.prune_problem and "remove the prune stage" in family.prune_problem
         return
     assert family.prune_problem is None
-    assert family.pruned_macs_fraction is not None and family.pruned_macs_fraction < 0.85
+    assert family.pruned_macs_fraction is not None and family.pruned_macs_fraction < 0.9
     assert family.pruned_output is not None and family.pruned_output.shape == (4, 10)
     assert torch.isfinite(family.pruned_output).all()
 
@@ -178,8 +179,14 @@ def test_int8_is_standard_qdq_and_onnx_runtime_runs_it_like_the_fake_quantized_m
 
 
 @pytest.mark.slow
-def test_fp16_emulation_opens_in_onnx_runtime_and_stays_close(family: Family) -> None:
-    assert family.fp16_max_rel_diff is not None and family.fp16_max_rel_diff < 0.02
+def test_fp16_emulation_opens_in_onnx_runtime_and_stays_far_closer_than_int8(family: Family) -> None:
+    """FP16 keeps 11 significant bits where INT8 keeps 8 over the whole range: on the same chaotic random nets its
+    error must be a small part of INT8's (or negligible)."""
+    assert family.fp16 is not None
+    top1, cosine, _ = family.fp16
+    int8_top1, int8_cosine, _ = next(iter(family.int8.values()))["fake_quantized_vs_float"]
+    assert cosine >= 0.999 or 1 - cosine <= 0.25 * (1 - int8_cosine), (family.fp16, int8_cosine)
+    assert top1 >= min(0.95, int8_top1), (family.fp16, int8_top1)
 
 
 def test_vit_b_16_macs_count_the_attention() -> None:

@@ -106,3 +106,39 @@ def tiny_vit(num_classes: int = 10) -> nn.Module:
                               num_classes=num_classes)
     nn.init.normal_(model.heads.head.weight, std=0.02)  # torchvision zeroes it: all-zero logits compare nothing
     return model
+
+
+def tiny_densenet(num_classes: int = 10) -> nn.Module:
+    """torchvision's DenseNet class (densenet121's code: dense concat blocks, transitions) at 2 layers per block."""
+    from torchvision.models import DenseNet
+
+    return DenseNet(growth_rate=12, block_config=(2, 2, 2, 2), num_init_features=24, bn_size=2,
+                    num_classes=num_classes)
+
+
+def tiny_convnext(num_classes: int = 10) -> nn.Module:
+    """torchvision's ConvNeXt class (convnext_tiny's code: LayerNorm2d, depthwise 7x7, layer scale) at 1 block
+    per stage and a quarter of the widths."""
+    from torchvision.models import ConvNeXt
+    from torchvision.models.convnext import CNBlockConfig
+
+    widths = [24, 48, 96, 192]
+    stages = [CNBlockConfig(w, nxt, 1) for w, nxt in zip(widths, [*widths[1:], None], strict=True)]
+    return ConvNeXt(stages, num_classes=num_classes)
+
+
+def tiny_efficientnet(num_classes: int = 10) -> nn.Module:
+    """torchvision's EfficientNet class (efficientnet_b0's MBConv: SE, SiLU, stochastic depth) at 4 single blocks."""
+    from torchvision.models.efficientnet import EfficientNet, MBConvConfig
+
+    setting = [MBConvConfig(1, 3, 1, 16, 16, 1), MBConvConfig(6, 3, 2, 16, 24, 1), MBConvConfig(6, 5, 2, 24, 40, 1),
+               MBConvConfig(6, 3, 2, 40, 80, 1)]
+    return EfficientNet(setting, dropout=0.2, num_classes=num_classes, last_channel=320)
+
+
+def tiny_regnet(num_classes: int = 10) -> nn.Module:
+    """torchvision's RegNet class (regnet_x_400mf's width rule and group convs) at depth 4."""
+    from torchvision.models.regnet import BlockParams, RegNet
+
+    return RegNet(BlockParams.from_init_params(depth=4, w_0=24, w_a=24.48, w_m=2.54, group_width=8),
+                  num_classes=num_classes)

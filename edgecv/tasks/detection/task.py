@@ -33,6 +33,8 @@ class DetectionTask(Task):
     metric = Metric(key="map", label="mAP", unit="%", higher_is_better=True)
     secondary_metrics = (Metric(key="map50", label="mAP@0.5", unit="%"),)
     deepstream_network_type = 0
+    unsupported_stages = {"prune": "pruning", "distill": "distillation", "quantize": "quantization",
+                          "deploy": "deploy bundles"}
 
     def load_datasets(self, section: Any) -> DataSplits:
         from edgecv.tasks.detection.data import load_detection_datasets
