@@ -20,6 +20,8 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -70,13 +72,15 @@ def _divergence(reference: torch.Tensor, logits: torch.Tensor) -> float:
                                       reduction="batchmean"))
 
 
-def remove_blocks(model: nn.Module, count: int, images: torch.Tensor,
-                  keep: list[str] | None = None) -> list[dict[str, float | str]]:
+def remove_blocks(model: nn.Module, count: int, images: torch.Tensor, keep: list[str] | None = None,
+                  divergence: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+                  ) -> list[dict[str, float | str]]:
     """Replace the ``count`` blocks whose removal changes the predictions least by ``nn.Identity``, in place.
 
-    Returns one row per removed block, in removal order: its name and the KL divergence from the unpruned
-    network's predictions once it is gone. Blocks named in ``keep`` (or inside a kept module) stay. Raises
-    ValueError when fewer than ``count`` blocks can be removed.
+    Returns one row per removed block, in removal order: its name and the divergence from the unpruned
+    network's outputs once it is gone (``divergence(reference, outputs)``, the task's; KL on softmax by default).
+    Blocks named in ``keep`` (or inside a kept module) stay. Raises ValueError when fewer than ``count`` blocks
+    can be removed.
     """
     model.eval()
     candidates = removable_blocks(model, keep)
@@ -89,7 +93,8 @@ def remove_blocks(model: nn.Module, count: int, images: torch.Tensor,
         trials: dict[str, float] = {}
         for name in candidates:
             block = _replace(model, name, nn.Identity())
-            trials[name] = _divergence(reference, _logits(model, images))
+            outputs = _logits(model, images)
+            trials[name] = float(divergence(reference, outputs)) if divergence else _divergence(reference, outputs)
             _replace(model, name, block)
         best = min(trials, key=lambda n: trials[n])
         _replace(model, best, nn.Identity())

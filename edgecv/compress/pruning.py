@@ -81,7 +81,9 @@ class ChannelPruner:
     def __init__(self, model: nn.Module, example: torch.Tensor, *, importance: str = "l2", round_to: int | None = 8,
                  global_pruning: bool = False, max_layer_ratio: float = 0.9, ignored: list[nn.Module] | None = None,
                  ratio: float | None = None, gradient_fn: Callable[[nn.Module], None] | None = None,
-                 steps: int = 1, baseline: tuple[int, int] | None = None) -> None:
+                 steps: int = 1, baseline: tuple[int, int] | None = None,
+                 heads: list[nn.Module] | None = None) -> None:
+        """``heads``: the modules the task keeps whole (default: the classifier head, see classifier_heads)."""
         self.model = model
         self.example = example
         self.gradient_fn = gradient_fn if importance == "taylor" else None
@@ -93,7 +95,8 @@ class ChannelPruner:
         self.pruner = tp.pruner.MetaPruner(
             model, example, importance=make_importance(importance), global_pruning=global_pruning,
             pruning_ratio=ratio if ratio is not None else max_layer_ratio, max_pruning_ratio=max_layer_ratio,
-            iterative_steps=steps, ignored_layers=[*classifier_heads(model), *(ignored or [])],
+            iterative_steps=steps,
+            ignored_layers=[*(classifier_heads(model) if heads is None else heads), *(ignored or [])],
             round_to=round_to, customized_pruners=customized_pruners(), num_heads=attention_heads(model),
         )
         self.steps_taken = 0

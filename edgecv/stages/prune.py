@@ -65,7 +65,7 @@ def remove_residual_blocks(model: nn.Module, ctx: RunContext, p: PruneParams, ke
 
     try:
         images = torch.cat([batch for batch, _ in calibration_loader(ctx, 256)])
-        removed = remove_blocks(model, p.remove_blocks, images, keep=p.ignored_layers)
+        removed = remove_blocks(model, p.remove_blocks, images, keep=p.ignored_layers, divergence=ctx.task.divergence)
     except ValueError as error:
         raise RecipeError(f"key '{key}.remove_blocks': {error}; lower it") from None
     for row in removed:
@@ -132,7 +132,7 @@ class PruneStage(Stage):
 
         import torch
 
-        from edgecv.compress.pruning import ChannelPruner, classifier_heads, named_modules, recalibrate_batchnorm
+        from edgecv.compress.pruning import ChannelPruner, named_modules, recalibrate_batchnorm
         from edgecv.compress.sparsity import apply_2_4, sparsity_2_4_report
         from edgecv.model_stats import count_macs, count_params
         from edgecv.models.pruning import finalize_pruned
@@ -152,7 +152,7 @@ class PruneStage(Stage):
             global_pruning=p.global_pruning, max_layer_ratio=p.max_layer_ratio,
             ignored=named_modules(model, p.ignored_layers, f"{key}.ignored_layers"), ratio=p.ratio,
             gradient_fn=taylor_gradients(ctx) if p.importance == "taylor" else None, steps=p.steps,
-            baseline=baseline,
+            baseline=baseline, heads=ctx.task.protected_modules(model),
         )
         rounds: list[dict[str, float]] = []
         reached = True
@@ -188,7 +188,7 @@ class PruneStage(Stage):
                                    "macs_fraction": pruner.macs_fraction(), "params_fraction": pruner.params_fraction(),
                                    "removed_blocks": removed, "selection_convs": selection_convs}
         if p.sparsity_2_4:
-            heads = {name for name, m in model.named_modules() if m in classifier_heads(model)}
+            heads = {name for name, m in model.named_modules() if m in ctx.task.protected_modules(model)}
             metrics["sparsity_2_4_fraction"] = apply_2_4(model, skip=heads)
             metrics["sparsity_2_4"] = sparsity_2_4_report(model)
         artifact = save_torch_artifact(model, folder, p.name or "pruned", ctx, parent=current.artifact.name,
