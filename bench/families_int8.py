@@ -108,6 +108,14 @@ def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
             "reference_top2_gap": round(float(np.median(top2[:, 1] - top2[:, 0]) / max(float(b.std()), 1e-30)), 4)}
 
 
+def noise_floor(model: nn.Module, images: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """The fake-quantized model against itself on the images plus 1e-4 Gaussian noise: how far rounding flips alone
+    move its outputs. A random-weight quantized net is chaotic (a flipped rounding step propagates), so its INT8
+    agreement can be no better than this; trained weights are not."""
+    noisy = images + np.random.default_rng(0).normal(0, 1e-4, images.shape).astype(np.float32)
+    return agreement(logits_torch(model, noisy), reference)
+
+
 def measure(key: str, train: Any, val: Any, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     arch, size = key.split("@")[0], int(key.split("@")[1])
     started = time.perf_counter()
@@ -147,6 +155,7 @@ def measure(key: str, train: Any, val: Any, args: argparse.Namespace, folder: Pa
         if name == "int8":
             row["vs_fake_quant"] = agreement(int8, fq)
             row["vs_fp32"] = agreement(int8, fp32)
+            row["fake_quant_noise_floor"] = noise_floor(fake, images, fq)
         variants[name] = row
     return {"model": arch, "input": [3, size, size], "calibration_images": calibration.images,
             "images": len(images), "weights": "random, BatchNorm statistics from train-mode passes over 128 "
@@ -176,20 +185,25 @@ def markdown(results: dict[str, Any]) -> str:
         f"Machine: {results['machine']['cpu']}, {results['machine']['threads']} ONNX Runtime threads, spinning off. "
         "Speed = FP32 p50 / INT8 p50 within the same timing round (median over rounds; rounds rotate the order). "
         "Random weights with realistic BatchNorm statistics. Agreement = top-1 agreement on CIFAR-10 val images "
-        "(logits near flat: gap = median top-2 gap / logit std of the reference). convs fused = QLinearConv / Conv "
+        "(logits near flat: gap = median top-2 gap / logit std of the reference; the noise column is the "
+        "fake-quantized model against itself on inputs plus 1e-4 noise: the agreement rounding flips alone allow). "
+        "convs fused = QLinearConv / Conv "
         "in the graph ONNX Runtime executes. *before* = the scheme before issue 10 (no conv-output quantizers).", "",
         "| model | input | INT8 batch 1 | INT8 batch 32 | before: b1 / b32 | size | convs fused (before) "
-        "| agree vs fake-quant (gap) | agree vs FP32 |", "|---|---|---|---|---|---|---|---|---|",
+        "| agree vs fake-quant (gap) | fake-quant vs itself + 1e-4 noise | agree vs FP32 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes = []
     for key, m in results["models"].items():
         me, old = m["variants"]["int8"], m["variants"].get("int8-before")
         before = f"{old['speedup']['1']:.2f}x / {old['speedup']['32']:.2f}x" if old else "–"
         fused = f"{me['qlinear_convs']}/{me['convs']}" + (f" ({old['qlinear_convs']}/{old['convs']})" if old else "")
-        fq, fp = me["vs_fake_quant"], me["vs_fp32"]
+        fq, fp, floor = me["vs_fake_quant"], me["vs_fp32"], me.get("fake_quant_noise_floor")
+        floor_text = f"{floor['top1_agreement']:.3f} (cos {floor['mean_cosine']:.3f})" if floor else "–"
         lines.append(f"| {m['model']} | {m['input'][1]}x{m['input'][2]} | {me['speedup']['1']:.2f}x | "
                      f"{me['speedup']['32']:.2f}x | {before} | {me['size_ratio']:.2f}x smaller | {fused} | "
-                     f"{fq['top1_agreement']:.3f} ({fq['reference_top2_gap']:.2f}) | {fp['top1_agreement']:.3f} |")
+                     f"{fq['top1_agreement']:.3f} (cos {fq['mean_cosine']:.3f}, gap {fq['reference_top2_gap']:.2f}) | "
+                     f"{floor_text} | {fp['top1_agreement']:.3f} |")
         if "cause" in me:
             notes.append(f"- {key}: INT8 not faster at every batch size: {me['cause']}.")
     lines += ["", "## When INT8 is not faster", "", *(notes or ["- none"]), "", "## Acceptance", ""]
@@ -212,7 +226,9 @@ def main() -> None:
     parser.add_argument("--block-32", type=float, default=2.0, help="seconds per timed block at batch 32")
     parser.add_argument("--before", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the scheme before issue 10")
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch threads (NNCF calibration, fake-quant)")
     args = parser.parse_args()
+    torch.set_num_threads(args.torch_threads)  # 2 threads ran 10x slower than 1 on this loaded machine
     cifar = args.shared / "data" / "cifar10-jpeg"
     train, val = image_folder(cifar / "train.tar", "train"), image_folder(cifar / "val.tar", "val")
     out_json = RESULTS / "families_int8.json"

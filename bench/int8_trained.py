@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from compress_cifar10 import log, time_rounds  # noqa: E402
-from families_int8 import agreement, logits_onnx, logits_torch, quantize  # noqa: E402
+from families_int8 import agreement, logits_onnx, logits_torch, noise_floor, quantize  # noqa: E402
 
 from edgecv.artifacts import atomic_write_json, atomic_write_text  # noqa: E402
 from edgecv.data import make_loader  # noqa: E402
@@ -90,6 +90,7 @@ def measure(arch: str, cifar: Path, args: argparse.Namespace, folder: Path) -> d
             "top1": round(float((int8.argmax(1) == labels).mean() * 100), 2),
             "fake_quant_top1": round(float((fq.argmax(1) == labels).mean() * 100), 2),
             "vs_fake_quant": agreement(int8, fq), "vs_fp32": agreement(int8, fp32),
+            "fake_quant_noise_floor": noise_floor(fake, images, fq),
             "speedup": {str(b): round(float(np.median([f / v for f, v in zip(times["fp32"][b], times[name][b],
                                                                                strict=True)])), 3) for b in (1, 32)},
             "qlinear_convs": fusion.get("QLinearConv", 0), "convs": fusion["convs"],
@@ -107,13 +108,15 @@ def markdown(results: dict[str, Any]) -> str:
              "images; gap = median top-2 logit gap / logit std (near 0: flat logits). Speed = FP32 p50 / INT8 p50 "
              "in the same rotated rounds.", "",
              "| model | epochs | FP32 top-1 (gap) | variant | INT8 top-1 | fake-quant top-1 | agree vs fake-quant "
-             "| cosine vs fake-quant | agree vs FP32 | batch 1 | batch 32 | convs fused |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| cosine vs fake-quant | fake-quant vs itself + 1e-4 noise | agree vs FP32 | batch 1 | batch 32 "
+             "| convs fused |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in results["models"].values():
         for name, r in m["variants"].items():
+            noise = r.get("fake_quant_noise_floor")
+            floor = f"{noise['top1_agreement']:.4f} (cos {noise['mean_cosine']:.4f})" if noise else "–"
             lines.append(f"| {m['model']} | {m['epochs']} | {m['fp32_top1']:.2f} ({m['fp32_top2_gap']:.2f}) | {name} "
                          f"| {r['top1']:.2f} | {r['fake_quant_top1']:.2f} | {r['vs_fake_quant']['top1_agreement']:.4f} "
-                         f"| {r['vs_fake_quant']['mean_cosine']:.4f} | {r['vs_fp32']['top1_agreement']:.4f} "
+                         f"| {r['vs_fake_quant']['mean_cosine']:.4f} | {floor} | {r['vs_fp32']['top1_agreement']:.4f} "
                          f"| {r['speedup']['1']:.2f}x | {r['speedup']['32']:.2f}x "
                          f"| {r['qlinear_convs']}/{r['convs']} |")
     return "\n".join(lines) + "\n"

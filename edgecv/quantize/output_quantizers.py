@@ -13,10 +13,11 @@ Two steps around ``nncf.quantize``:
    ONNX Runtime has int8 kernels for (QLinearSigmoid, QLinearAdd, QLinearMul; the ReLU6 becomes the saturation of a
    [0, 6] quantizer).
 2. ``add_output_quantizers(quantized, calibration)``: an activation quantizer on every weight-quantized conv output
-   that reaches no quantizer (through at most a ReLU/ReLU6), its min/max range measured on the calibration batches
-   (the quantized model runs them, so each range sees the error of the layers before it; where every consumer is a
-   hard-swish or hard-sigmoid, whose output is the same for all inputs <= -3, the range starts at -3: finer steps,
-   identical outputs), and a fixed-range quantizer on each sigmoid ([0, 1]) and ReLU6 ([0, 6]) output left float.
+   that reaches no quantizer (through at most a ReLU/ReLU6) and feeds no layer kept float, its min/max range
+   measured on the calibration batches (the quantized model runs them, so each range sees the error of the layers
+   before it; where every consumer is a hard-swish or hard-sigmoid, whose output is the same for all inputs <= -3,
+   the range starts at -3: finer steps, identical outputs), and a fixed-range quantizer on each sigmoid ([0, 1])
+   and ReLU6 ([0, 6]) output left float.
 
 The torch fake-quantized model and its ONNX export hold the same Q/DQ, so parity keeps its meaning.
 
@@ -105,6 +106,10 @@ def _hard_swish_input(model: nn.Module, consumers: list[Any]) -> bool:
     return bool(consumers)
 
 
+def _weight_quantized(node: Any, hooked: set[str]) -> bool:
+    return any(h.startswith(f"pre_hooks.{node.node_name}__1.") for h in hooked)
+
+
 def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[float, float, bool]]:
     """Op name -> (lowest, highest, fixed) for each output to quantize (see the module docstring).
 
@@ -117,6 +122,7 @@ def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tu
 
     convs = (om.PTConv1dMetatype, om.PTConv2dMetatype, om.PTConv3dMetatype, om.PTDepthwiseConv1dSubtype,
              om.PTDepthwiseConv2dSubtype, om.PTDepthwiseConv3dSubtype)
+    weighted = (*convs, om.PTLinearMetatype, om.PTMatMulMetatype)
     hooked = set(quantizers(model))
     graph = build_nncf_graph(model, example)
     found: dict[str, tuple[float, float, bool]] = {}
@@ -130,13 +136,15 @@ def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tu
             if gate and (op not in ("relu6", "hardtanh") or _hard_swish_input(model, [node])):  # (0, 6): ours only
                 found[node.node_name] = (*FIXED_RANGES[op], True)
             continue
-        if node.metatype not in convs or not any(h.startswith(f"pre_hooks.{node.node_name}__1.") for h in hooked):
+        if node.metatype not in convs or not _weight_quantized(node, hooked):
             continue
         nexts = consumers
         if len(nexts) == 1 and _op(nexts[0]) in FOLDED_BEFORE_Q:
             nexts = graph.get_next_nodes(nexts[0])
         if nexts and all(_is_quantizer(n) for n in nexts):
             continue
+        if any(n.metatype in weighted and not _weight_quantized(n, hooked) for n in nexts):
+            continue  # it feeds a layer kept float (accuracy control, an ignored scope): its input stays float too
         found[node.node_name] = (-3.0 if _hard_swish_input(model, consumers) else -math.inf, math.inf, False)
     return found
 
