@@ -179,11 +179,18 @@ def acceptance(key: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _spread(row: dict[str, Any], batch: str) -> str:
+    """``1.31x (1.05-1.62)``: the median ratio and its range over the rounds."""
+    rounds = row["speedup_rounds"][batch]
+    return f"{row['speedup'][batch]:.2f}x ({min(rounds):.2f}-{max(rounds):.2f})"
+
+
 def markdown(results: dict[str, Any]) -> str:
     lines = [
         "# edgecv INT8 (ONNX Runtime CPU scheme) vs FP32, per family (bench/families_int8.py)", "",
         f"Machine: {results['machine']['cpu']}, {results['machine']['threads']} ONNX Runtime threads, spinning off. "
-        "Speed = FP32 p50 / INT8 p50 within the same timing round (median over rounds; rounds rotate the order). "
+        "Speed = FP32 p50 / INT8 p50 within the same timing round: median over rounds (range over rounds; rounds "
+        "rotate the order; this shared machine ran other work meanwhile, so single rounds swing widely). "
         "Random weights with realistic BatchNorm statistics. Agreement = top-1 agreement on CIFAR-10 val images "
         "(logits near flat: gap = median top-2 gap / logit std of the reference; the noise column is the "
         "fake-quantized model against itself on inputs plus 1e-4 noise: the agreement rounding flips alone allow). "
@@ -200,8 +207,8 @@ def markdown(results: dict[str, Any]) -> str:
         fused = f"{me['qlinear_convs']}/{me['convs']}" + (f" ({old['qlinear_convs']}/{old['convs']})" if old else "")
         fq, fp, floor = me["vs_fake_quant"], me["vs_fp32"], me.get("fake_quant_noise_floor")
         floor_text = f"{floor['top1_agreement']:.3f} (cos {floor['mean_cosine']:.3f})" if floor else "–"
-        lines.append(f"| {m['model']} | {m['input'][1]}x{m['input'][2]} | {me['speedup']['1']:.2f}x | "
-                     f"{me['speedup']['32']:.2f}x | {before} | {me['size_ratio']:.2f}x smaller | {fused} | "
+        lines.append(f"| {m['model']} | {m['input'][1]}x{m['input'][2]} | {_spread(me, '1')} | "
+                     f"{_spread(me, '32')} | {before} | {me['size_ratio']:.2f}x smaller | {fused} | "
                      f"{fq['top1_agreement']:.3f} (cos {fq['mean_cosine']:.3f}, gap {fq['reference_top2_gap']:.2f}) | "
                      f"{floor_text} | {fp['top1_agreement']:.3f} |")
         if "cause" in me:

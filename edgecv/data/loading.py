@@ -53,7 +53,7 @@ def seeded_split(dataset: Dataset[Any], fraction: float, seed: int) -> tuple[Sub
     """Split into (rest, held_out) with ``fraction`` of every class held out; the same seed gives the same split."""
     generator = torch.Generator().manual_seed(seed)
     by_class: dict[int, list[int]] = {}
-    for index, label in enumerate(_targets(dataset)):
+    for index, label in enumerate(_subset_targets(dataset)):  # read through Subsets: no image is decoded
         by_class.setdefault(label, []).append(index)
     rest: list[int] = []
     held: list[int] = []
@@ -66,7 +66,7 @@ def seeded_split(dataset: Dataset[Any], fraction: float, seed: int) -> tuple[Sub
     return Subset(dataset, sorted(rest)), Subset(dataset, sorted(held))
 
 
-def _limit(dataset: Dataset[Any], cap: int | None, seed: int) -> Dataset[Any]:
+def limit(dataset: Dataset[Any], cap: int | None, seed: int) -> Dataset[Any]:
     """At most ``cap`` items, drawn evenly across classes so a capped val set keeps every class."""
     if cap is None or cap >= len(dataset):  # type: ignore[arg-type]
         return dataset
@@ -105,10 +105,10 @@ def load_datasets(section: Any) -> DataSplits:
         # validation only (a loaded model): the selection images come out of val and serve as train too
         val_all, labels = _open(section.val, fmt, False, "data.val", section.skip_bad_images)
         val, selection = seeded_split(val_all, fraction, seed)
-        selection = _limit(selection, section.max_selection_samples, seed)
+        selection = limit(selection, section.max_selection_samples, seed)
         return DataSplits(
             train=selection,
-            val=_limit(val, section.max_val_samples, seed),
+            val=limit(val, section.max_val_samples, seed),
             labels=list(labels),
             source=str(section.val),
             selection=selection,
@@ -130,11 +130,11 @@ def load_datasets(section: Any) -> DataSplits:
         source = f"train {section.train}, val {section.val or 'held out from train'}"
     train, selection = seeded_split(train, fraction, seed)
     return DataSplits(
-        train=_limit(train, section.max_train_samples, seed),
-        val=_limit(val, section.max_val_samples, seed),
+        train=limit(train, section.max_train_samples, seed),
+        val=limit(val, section.max_val_samples, seed),
         labels=list(labels),
         source=source,
-        selection=_limit(selection, section.max_selection_samples, seed),
+        selection=limit(selection, section.max_selection_samples, seed),
         selection_source=f"{fraction:g} of every class of the training data, held out from training (seed {seed})",
     )
 

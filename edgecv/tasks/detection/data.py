@@ -13,41 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-from torch.utils.data import Dataset, Subset
-
 from edgecv.data import DataSplits
-from edgecv.data.loading import _subset_targets
+from edgecv.data.loading import limit, seeded_split
 from edgecv.errors import DataError
 from edgecv.tasks.detection.data_formats import open_detection
 
 CANVASES = 600
 """Images of the embedded default (digits pasted on canvases)."""
 CANVAS_SIDE = 128
-
-
-def seeded_split(dataset: Dataset[Any], fraction: float, seed: int) -> tuple[Subset[Any], Subset[Any]]:
-    """(rest, held_out) with ``fraction`` of each first class held out, as classification splits (no decoding)."""
-    generator = torch.Generator().manual_seed(seed)
-    by_class: dict[int, list[int]] = {}
-    for index, label in enumerate(_subset_targets(dataset)):
-        by_class.setdefault(label, []).append(index)
-    rest: list[int] = []
-    held: list[int] = []
-    for label in sorted(by_class):
-        indices = by_class[label]
-        order = torch.randperm(len(indices), generator=generator).tolist()
-        cut = max(1, round(len(indices) * fraction))
-        held += [indices[i] for i in order[:cut]]
-        rest += [indices[i] for i in order[cut:]]
-    return Subset(dataset, sorted(rest)), Subset(dataset, sorted(held))
-
-
-def _limit(dataset: Dataset[Any], cap: int | None, seed: int) -> Dataset[Any]:
-    """At most ``cap`` images, drawn across first classes."""
-    if cap is None or cap >= len(dataset):  # type: ignore[arg-type]
-        return dataset
-    return seeded_split(dataset, cap / len(dataset), seed)[1]  # type: ignore[arg-type]
 
 
 def load_detection_datasets(section: Any) -> DataSplits:
@@ -65,8 +38,8 @@ def load_detection_datasets(section: Any) -> DataSplits:
     elif section.train is None:
         val_all = open_detection(section.val, fmt, "data.val")
         val, selection = seeded_split(val_all, fraction, seed)
-        selection = _limit(selection, section.max_selection_samples, seed)
-        return DataSplits(train=selection, val=_limit(val, section.max_val_samples, seed), labels=val_all.classes,
+        selection = limit(selection, section.max_selection_samples, seed)
+        return DataSplits(train=selection, val=limit(val, section.max_val_samples, seed), labels=val_all.classes,
                           source=str(section.val), selection=selection,
                           selection_source=f"{fraction:g} of data.val, held out (seed {seed}); also the calibration "
                           "set, and the reported val images are the rest")
@@ -84,7 +57,7 @@ def load_detection_datasets(section: Any) -> DataSplits:
         source = f"train {section.train}, val {section.val or 'held out from train'}"
     train, selection = seeded_split(train, fraction, seed)
     return DataSplits(
-        train=_limit(train, section.max_train_samples, seed), val=_limit(val, section.max_val_samples, seed),
-        labels=list(labels), source=source, selection=_limit(selection, section.max_selection_samples, seed),
+        train=limit(train, section.max_train_samples, seed), val=limit(val, section.max_val_samples, seed),
+        labels=list(labels), source=source, selection=limit(selection, section.max_selection_samples, seed),
         selection_source=f"{fraction:g} of the training images (stratified by first class), held out (seed {seed})",
     )
