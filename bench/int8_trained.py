@@ -107,19 +107,22 @@ def markdown(results: dict[str, Any]) -> str:
              "Trained on the CIFAR-10 JPEGs at 32x32 with edgecv's training loop; agreement and top-1 on the val "
              "images; gap = median top-2 logit gap / logit std (near 0: flat logits). Speed = FP32 p50 / INT8 p50 "
              "in the same rotated rounds.", "",
-             "| model | epochs | FP32 top-1 (gap) | variant | INT8 top-1 | fake-quant top-1 | agree vs fake-quant "
+             "| model | training | FP32 top-1 (gap) | variant | INT8 top-1 | fake-quant top-1 | agree vs fake-quant "
              "| cosine vs fake-quant | fake-quant vs itself + 1e-4 noise | agree vs FP32 | batch 1 | batch 32 "
              "| convs fused |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in results["models"].values():
         for name, r in m["variants"].items():
             noise = r.get("fake_quant_noise_floor")
             floor = f"{noise['top1_agreement']:.4f} (cos {noise['mean_cosine']:.4f})" if noise else "–"
-            lines.append(f"| {m['model']} | {m['epochs']} | {m['fp32_top1']:.2f} ({m['fp32_top2_gap']:.2f}) | {name} "
+            t = m.get("training", {})
+            how = f"{m['epochs']} x {t.get('batches_per_epoch') or 'all'} batches, {t.get('optimizer')} {t.get('lr')}"
+            lines.append(f"| {m['model']} | {how} | {m['fp32_top1']:.2f} ({m['fp32_top2_gap']:.2f}) | {name} "
                          f"| {r['top1']:.2f} | {r['fake_quant_top1']:.2f} | {r['vs_fake_quant']['top1_agreement']:.4f} "
                          f"| {r['vs_fake_quant']['mean_cosine']:.4f} | {floor} | {r['vs_fp32']['top1_agreement']:.4f} "
                          f"| {r['speedup']['1']:.2f}x | {r['speedup']['32']:.2f}x "
                          f"| {r['qlinear_convs']}/{r['convs']} |")
-    return "\n".join(lines) + "\n"
+    notes = [f"- {key}: {m['note']}" for key, m in results["models"].items() if m.get("note")]
+    return "\n".join(lines + (["", *notes] if notes else [])) + "\n"
 
 
 def main() -> None:

@@ -28,6 +28,24 @@ FLOAT_CONVS = ("Conv", "FusedConv", "NchwcConv")
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 LAYOUT_OPS = ("Transpose", "ReorderInput", "ReorderOutput")
 FREE_OPS = ("Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Shape")
+MOVERS = ("Pad", "Slice", "Concat", "Gather", "Split", "MaxPool", "NhwcMaxPool", "Expand", "Tile", "Transpose",
+          "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "ReorderInput", "ReorderOutput")
+"""Ops that move values: they run on uint8 when their input is quantized, and count as float ops only if it is not."""
+UINT8_OUT = ("QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool",
+             "QLinearAveragePool", "QLinearConcat", "QLinearSigmoid", "QLinearLeakyRelu", "QuantizeLinear")
+"""Kernels whose output is quantized (QGemm and the integer-accumulating kernels may output float)."""
+
+
+def _float_ops(nodes: list[onnx.NodeProto]) -> Counter[str]:
+    """Op types computing in float: not Q/DQ or a quantized kernel, and value-moving ops only on float inputs."""
+    quantized: set[str] = set()
+    found: Counter[str] = Counter()
+    for node in nodes:  # the optimized graph is topologically sorted
+        if node.op_type in UINT8_OUT or (node.op_type in MOVERS and node.input and node.input[0] in quantized):
+            quantized.update(node.output)
+        elif node.op_type not in (*QUANTIZED_KERNELS, *QDQ_OPS, *LAYOUT_OPS, *FREE_OPS):
+            found[node.op_type] += 1
+    return found
 
 
 def layer_counts(model: onnx.ModelProto) -> dict[str, Any]:
@@ -47,7 +65,8 @@ def ort_fusion(path: str | Path, threads: int = 1) -> dict[str, Any]:
 
     Returns the quantized kernels found, ``convs`` (Conv nodes in the file) and ``float_convs`` (convs that stayed
     float after optimization), plus ``ops``: every op type of the optimized graph with its count, ``float_ops``: the
-    ops that compute in float (neither a quantized kernel, Q/DQ, a layout change nor a free reshape), ``qdq``: how many
+    ops that compute in float (neither a quantized kernel, Q/DQ, a layout change, a free reshape, nor a Pad, Slice,
+    Concat, MaxPool ... on a quantized tensor), ``qdq``: how many
     QuantizeLinear/DequantizeLinear run, ``layout``: how many Transposes/NCHWc reorders run, and
     ``float_conv_names``: the float convs' node names in the optimized graph.
     """
@@ -68,8 +87,7 @@ def ort_fusion(path: str | Path, threads: int = 1) -> dict[str, Any]:
     result["convs"] = convs
     result["float_convs"] = sum(counts[op] for op in FLOAT_CONVS)
     result["ops"] = dict(sorted(counts.items()))
-    skip = (*QUANTIZED_KERNELS, *QDQ_OPS, *LAYOUT_OPS, *FREE_OPS)
-    result["float_ops"] = {op: n for op, n in counts.most_common() if op not in skip}
+    result["float_ops"] = dict(_float_ops(nodes).most_common())
     result["qdq"] = sum(counts[op] for op in QDQ_OPS)
     result["layout"] = sum(counts[op] for op in LAYOUT_OPS)
     result["float_conv_names"] = [n.name or n.output[0] for n in nodes if n.op_type in FLOAT_CONVS]

@@ -20,6 +20,10 @@ Gemm runs in float and its int8 weights are dequantized on every run (1.28M of t
 The bias is rounded to that scale: an error of at most half a step, far below the activations' own rounding.
 TensorRT rejects int32 bias DequantizeLinear, so the TensorRT scheme never gets this.
 
+``fold_scalar_scaling`` / ``quantize_scalar_operands`` (hard-swish as QLinearAdd + QLinearMul: the ``/ 6`` folded
+into a DequantizeLinear scale, the ``+ 3`` given a DequantizeLinear) and ``sink_dequantize_through`` (Concat, MaxPool
+and reshapes run on the quantized tensor when their inputs share one scale) are documented at each function.
+
 Example::
 
     model = onnx.load("int8.onnx")

@@ -9,6 +9,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgecv.artifacts import InputSpec, ModelArtifact, Preprocessing, StageResult
+from edgecv.report.html import render_html
 from edgecv.report.markdown import render_markdown
 from edgecv.report.pareto import recommended
 from edgecv.report.schema import Environment, Report
@@ -75,6 +76,8 @@ def test_slower_int8_gets_a_note_with_the_float_ops_and_fp32_is_recommended(tmp_
     text = render_markdown(report)
     assert "host-cpu: pruned-onnx at batch 1, int8-ort-cpu at batch 32" in text
     assert "### INT8 not faster than FP32" in text and "batch 1 (0.67x: 1.500 vs 1.000 ms)" in text
+    page = render_html(report)
+    assert "recommended: pruned-onnx at batch 1, int8-ort-cpu at batch 32" in page and "INT8 not faster:" in page
 
 
 def test_faster_int8_gets_no_note_and_is_recommended(tmp_path: Path) -> None:
