@@ -77,6 +77,10 @@ class ModelArtifact(BaseModel):
     arch: str | None = None
     targets: list[str] = Field([], description="Device names this artifact is meant for; empty means every device")
 
+    def serves(self, device: str) -> bool:
+        """Whether the artifact is meant for the device named ``device`` (no targets: every device)."""
+        return not self.targets or device in self.targets
+
 
 class StageResult(BaseModel):
     """What one stage did: its output artifact(s), metrics, time and warnings."""

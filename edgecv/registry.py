@@ -11,18 +11,9 @@ Example::
 from __future__ import annotations
 
 import difflib
-import importlib
 from typing import Any
 
 from edgecv.errors import RecipeError
-
-
-def resolve(table: dict[str, str], name: str, what: str) -> Any:
-    """Import and return the object registered under ``name``; unknown names get a did-you-mean."""
-    if name not in table:
-        raise unknown(name, list(table), what)
-    module_name, _, attr = table[name].partition(":")
-    return getattr(importlib.import_module(module_name), attr)
 
 
 def unknown(name: str, known: list[str], what: str) -> RecipeError:

@@ -49,9 +49,6 @@ class BundleSource:
         }
 
 
-def serves(artifact: ModelArtifact, device: DeviceProfile) -> bool:
-    return not artifact.targets or device.name in artifact.targets
-
 
 PRECISION_ORDER = {"int8": 0, "mixed": 1, "fp16": 2, "fp32": 3}
 """Most compressed first: INT8, INT8 with layers kept in float, FP16, FP32."""
@@ -69,7 +66,7 @@ def final_artifact(artifacts: list[ModelArtifact], device: DeviceProfile) -> tup
     The export stage's FP32 exports come after the quantize stage's artifacts in a run, so "the last one" would
     bundle the uncompressed model; ranking by precision, MACs and size does not depend on the stage order.
     """
-    candidates = [a for a in artifacts if a.format == "onnx" and serves(a, device)]
+    candidates = [a for a in artifacts if a.format == "onnx" and a.serves(device.name)]
     if not candidates:
         return None
     chosen = min(reversed(candidates), key=compression_rank)  # ties: the later one (it came out of more stages)

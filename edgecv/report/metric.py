@@ -13,19 +13,11 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from edgecv.report.schema import Report, Validation
     from edgecv.tasks.base import Metric, Task
-
-
-def report_metric(report: Report | dict[str, Any]) -> Metric:
-    """The primary metric of the report's task (classification for runs made before tasks)."""
-    from edgecv.validate.budgets import task_metric
-
-    recipe = report.get("recipe", {}) if isinstance(report, dict) else report.recipe
-    return task_metric((recipe or {}).get("task"))
 
 
 def task_of(report: Report) -> Task:
@@ -33,6 +25,11 @@ def task_of(report: Report) -> Task:
     from edgecv.tasks import get_task
 
     return get_task((report.recipe or {}).get("task") or "classification")
+
+
+def report_metric(report: Report) -> Metric:
+    """The primary metric of the report's task."""
+    return task_of(report).metric
 
 
 def headline_metrics(report: Report) -> list[Metric]:

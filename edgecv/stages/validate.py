@@ -26,10 +26,6 @@ def exported_artifacts(ctx: RunContext, current: CurrentModel) -> list[ModelArti
     return exports + others or [current.artifact]
 
 
-def serves(artifact: ModelArtifact, device: DeviceProfile) -> bool:
-    """Whether ``artifact`` is meant for ``device`` (artifacts with no targets serve every device)."""
-    return not artifact.targets or device.name in artifact.targets
-
 
 @register_stage
 class ValidateStage(Stage):
@@ -55,7 +51,7 @@ class ValidateStage(Stage):
                 score = metric.value(metrics) or 0.0
                 baseline = score if baseline is None else baseline
                 info(f"  {artifact.name}: {metric.label} {metric.show(score)} on {metrics.get('samples')} val images")
-                for device in (d for d in ctx.devices if serves(artifact, d)):
+                for device in (d for d in ctx.devices if artifact.serves(d.name)):
                     latency, source, detail = self._latency(runner, artifact, device, ctx)
                     entry = self._entry(ctx, artifact, device, metrics, baseline, (latency, source, detail))
                     entry.metrics[f"torch_{metric.key}"] = torch_scores.get(artifact.parent or "")
