@@ -60,7 +60,8 @@ def preprocessing_for(recipe: Recipe, labels: list[str]) -> Preprocessing:
     mean = recipe.model.mean or (entry.mean if entry else (0.485, 0.456, 0.406))
     std = recipe.model.std or (entry.std if entry else (0.229, 0.224, 0.225))
     return Preprocessing(size=tuple(size), mean=tuple(mean), std=tuple(std), labels=labels,
-                         resize=getattr(entry, "resize", "stretch"))
+                         channel_order=recipe.model.channel_order or "RGB",
+                         resize=recipe.model.resize or getattr(entry, "resize", "stretch"))
 
 
 def build_initial_model(recipe: Recipe, num_classes: int) -> nn.Module:
@@ -73,16 +74,17 @@ def build_initial_model(recipe: Recipe, num_classes: int) -> nn.Module:
             f"{where(recipe)}: key 'model.num_classes' is {section.num_classes} but the data has {num_classes} "
             "classes; remove model.num_classes or fix the data"
         )
-    return build_model(
+    model = build_model(
         section.arch,
         num_classes,
         checkpoint=section.checkpoint,
         pretrained=section.pretrained,
         kwargs=dict(section.kwargs),
         trust_checkpoint=section.trust_checkpoint,
-        search_paths=[recipe.source.parent] if recipe.source is not None else [],  # its own modules, first
+        search_paths=recipe.code_paths(),  # its own modules, first
         task=get_task(recipe.task),
     )
+    return get_task(recipe.task).adapt_model(model, section)
 
 
 def prefixed(recipe: Recipe, exc: EdgecvError) -> EdgecvError:

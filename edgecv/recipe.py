@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edgecv.errors import RecipeError
 from edgecv.export.trt_options import TensorRTOptions
@@ -35,7 +35,7 @@ from edgecv.validate.parity import ParityCriteria
 StageParams = Annotated[Union[tuple(recipe_stage_params())], Field(discriminator="type")]  # noqa: UP007
 """One entry of a recipe's ``stages:`` list: the Params of any registered stage, chosen by its ``type``."""
 
-PATH_KEYS = ("model.checkpoint", "data.train", "data.val", "output")
+PATH_KEYS = ("model.checkpoint", "model.code", "data.train", "data.val", "output")
 LIST_PATH_KEYS = ("validate.devices", "export.bundles")
 """Lists whose entries are device names or YAML paths; a path (``.yaml``/``.yml`` or with a ``/``) resolves too."""
 MIN_INPUT_SIZE = 8
@@ -62,6 +62,20 @@ class ModelSection(StrictModel):
     )
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
+    channel_order: Literal["RGB", "BGR"] | None = Field(
+        None, description="Channel order the model was trained on (BGR for models trained on OpenCV images)"
+    )
+    resize: Literal["stretch", "letterbox"] | None = Field(
+        None, description="stretch: plain resize to input_size; letterbox: keep the aspect and pad (detection)"
+    )
+    code: Path | None = Field(
+        None, description="Folder the module of a 'package.module:factory' arch is imported from (after the "
+        "recipe's folder, before sys.path): where the user's model code lives"
+    )
+    decoding: str | None = Field(
+        None, description="Detection: how a user's network's raw output becomes boxes and class scores (`edgecv "
+        "models` lists the decoders, e.g. fastestdet); torchvision detectors decode themselves"
+    )
 
 
 class DataSection(StrictModel):
@@ -181,6 +195,13 @@ class Recipe(StrictModel):
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
+    @model_validator(mode="after")
+    def _decoding_is_detection(self) -> Recipe:
+        if self.model.decoding is not None and self.task != "detection":
+            raise ValueError(f"model.decoding describes a detector's output, but task is {self.task!r}; remove "
+                             "model.decoding or set task: detection")
+        return self
+
     @field_validator("task")
     @classmethod
     def _known_task(cls, value: str) -> str:
@@ -189,6 +210,11 @@ class Recipe(StrictModel):
         if value not in task_names():
             raise ValueError(f"unknown task {value!r}; edgecv has {', '.join(task_names())}")
         return value
+
+    def code_paths(self) -> list[Path]:
+        """Folders a ``package.module:factory`` is imported from first: the recipe's own, then ``model.code``."""
+        folders = [self.source.parent] if self.source is not None else []
+        return folders + ([self.model.code] if self.model.code is not None else [])
 
     def digest(self) -> str:
         """sha256 of the resolved recipe (paths absolute, defaults filled); names a run (its folder, manifest).

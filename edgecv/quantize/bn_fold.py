@@ -5,7 +5,9 @@ conv and the next QuantizeLinear; an unfolded BatchNorm does, and then INT8 runs
 measured facts). TensorRT also wants the BatchNorm folded before the weights are quantized.
 
 The model is traced with torch.fx only to find the pairs (a Conv whose only use is a BatchNorm); the folding is
-done on a copy of the original module tree, so module names and classes stay what they were.
+done on a copy of the original module tree, so module names and classes stay what they were. A model fx cannot
+trace (control flow on values, ``x.data``: users' own models often) is folded where the pairs are certain without
+a trace: a Conv directly followed by a BatchNorm inside an ``nn.Sequential``, each module used once.
 
 Example::
 
@@ -16,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import itertools
 from collections import Counter
 
 import torch
@@ -30,11 +33,31 @@ class FoldError(RuntimeError):
     """The model cannot be traced to find its Conv -> BatchNorm pairs."""
 
 
+def sequential_pairs(model: nn.Module) -> list[tuple[str, str]]:
+    """(conv name, bn name) for each Conv followed directly by a BatchNorm in an ``nn.Sequential``, neither of them
+    shared with another place in the model (so the BatchNorm's only input is that conv's output)."""
+    uses = Counter(id(m) for _, m in model.named_modules(remove_duplicate=False))
+    pairs = []
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        children = list(module.named_children())
+        for (conv_name, conv), (bn_name, bn) in itertools.pairwise(children):
+            if isinstance(conv, _CONV) and isinstance(bn, _BN) and uses[id(conv)] == uses[id(bn)] == 1:
+                prefix = f"{name}." if name else ""
+                pairs.append((prefix + conv_name, prefix + bn_name))
+    return pairs
+
+
 def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
-    """(conv name, bn name) for each BatchNorm fed only by a Conv, both called once. Raises FoldError."""
+    """(conv name, bn name) for each BatchNorm fed only by a Conv, both called once. Raises FoldError when fx
+    cannot trace the model and no nn.Sequential holds a pair either."""
     try:
         traced = torch.fx.symbolic_trace(model)
     except Exception as exc:  # fx raises many types for data-dependent control flow
+        pairs = sequential_pairs(model)
+        if pairs:
+            return pairs
         raise FoldError(f"torch.fx cannot trace the model ({type(exc).__name__}: {exc})") from exc
     modules = dict(traced.named_modules())
     calls = Counter(n.target for n in traced.graph.nodes if n.op == "call_module")

@@ -17,10 +17,15 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import logging
 import math
+import re
+import types
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -29,6 +34,9 @@ from torch.utils.data import Dataset
 from edgecv.artifacts import Preprocessing
 from edgecv.data import calibration_subset, make_loader
 from edgecv.quantize.schemes import Scheme
+
+if TYPE_CHECKING:
+    from edgecv.tasks.base import Task
 
 RANGE_ESTIMATORS = {
     "minmax": "MINMAX",
@@ -55,13 +63,21 @@ class Calibration:
 
 
 def calibration_data(
-    dataset: Dataset[Any], pre: Preprocessing, size: int, batch_size: int, seed: int = 0
+    dataset: Dataset[Any], pre: Preprocessing, size: int, batch_size: int, seed: int = 0, task: Task | None = None
 ) -> Calibration:
-    """A class-balanced, seeded subset of ``size`` images as an ``nncf.Dataset`` of preprocessed batches."""
+    """A class-balanced, seeded subset of ``size`` images as an ``nncf.Dataset`` of preprocessed batches.
+
+    ``task`` (the run's) draws the subset and batches the images its way (a detector's images carry boxes);
+    without it, classification's.
+    """
     import nncf
 
-    subset = calibration_subset(dataset, size, seed)
-    loader = make_loader(subset, pre, batch_size)
+    if task is None:
+        subset = calibration_subset(dataset, size, seed)
+        loader = make_loader(subset, pre, batch_size)
+    else:
+        subset = task.subset(dataset, size, seed)
+        loader = task.loader(subset, pre, batch_size)
     images = len(subset)  # type: ignore[arg-type]
     return Calibration(nncf.Dataset(loader, lambda batch: batch[0]), math.ceil(images / batch_size), images)
 
@@ -71,8 +87,11 @@ def range_estimator(scheme: Scheme, params: Any) -> str:
     return scheme.range_estimator if params.range_estimator == "auto" else params.range_estimator
 
 
-def nncf_arguments(scheme: Scheme, params: Any, ignored_nodes: list[str]) -> dict[str, Any]:
-    """Keyword arguments of ``nncf.quantize`` for ``scheme`` and a QuantizeParams (estimators, bias correction)."""
+def nncf_arguments(
+    scheme: Scheme, params: Any, ignored_nodes: list[str], patterns: list[str] = ()  # type: ignore[assignment]
+) -> dict[str, Any]:
+    """Keyword arguments of ``nncf.quantize`` for ``scheme`` and a QuantizeParams (estimators, bias correction);
+    ``patterns`` are regexes of NNCF node names kept in float (see :func:`float_scope_patterns`)."""
     import nncf
     from nncf.common.quantization.structs import QuantizationScheme
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, QuantizationParameters
@@ -92,9 +111,39 @@ def nncf_arguments(scheme: Scheme, params: Any, ignored_nodes: list[str]) -> dic
         "preset": preset,
         "fast_bias_correction": True,  # NNCF's torch backend implements only the fast variant
         # names are resolved against the model before (edgecv.quantize.layers); the types may be absent
-        "ignored_scope": nncf.IgnoredScope(names=list(ignored_nodes), types=list(FLOAT_OP_TYPES), validate=False),
+        "ignored_scope": nncf.IgnoredScope(names=list(ignored_nodes), types=list(FLOAT_OP_TYPES),
+                                           patterns=list(patterns), validate=False),
         "advanced_parameters": advanced,
     }
+
+
+KEEP_FLOAT = "edgecv_keep_float"
+"""A module with this attribute set to True is left in float by quantization (a detector's box decoding)."""
+
+
+def float_scope_patterns(model: nn.Module) -> list[str]:
+    """NNCF node-name regexes of the modules marked :data:`KEEP_FLOAT` (NNCF names ops ``a/b/op/0``)."""
+    return [f"^{re.escape(name.replace('.', '/'))}/.*" for name, module in model.named_modules()
+            if name and getattr(module, KEEP_FLOAT, False)]
+
+
+@contextlib.contextmanager
+def descriptors_copy_as_atoms() -> Iterator[None]:
+    """Let ``copy.deepcopy`` copy attribute descriptors by reference while NNCF copies its graph.
+
+    A forward that reads ``x.data`` (FastestDet's channel shuffle) leaves the ``Tensor.data`` descriptor in NNCF's
+    traced graph, which ``deepcopy`` refuses (``cannot pickle 'getset_descriptor'``); descriptors are immutable,
+    so sharing them is what copying them means.
+    """
+    kinds = (types.GetSetDescriptorType, types.MemberDescriptorType)
+    added = [k for k in kinds if k not in copy._deepcopy_dispatch]  # type: ignore[attr-defined]
+    for kind in added:
+        copy._deepcopy_dispatch[kind] = copy._deepcopy_atomic  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for kind in added:
+            copy._deepcopy_dispatch.pop(kind, None)  # type: ignore[attr-defined]
 
 
 def quantize_ptq(
@@ -105,11 +154,12 @@ def quantize_ptq(
 
     from edgecv.quantize.output_quantizers import add_output_quantizers, int8_activations
 
-    kwargs = nncf_arguments(scheme, params, ignored_nodes)
+    kwargs = nncf_arguments(scheme, params, ignored_nodes, float_scope_patterns(model))
     logging.getLogger("nncf").setLevel(logging.ERROR)
     if scheme.quantize_conv_outputs:  # SiLU / hard-swish as ops ONNX Runtime has int8 kernels for (same function)
         model = int8_activations(model)
-    quantized = nncf.quantize(model.eval(), calibration.dataset, subset_size=calibration.batches, **kwargs)
+    with descriptors_copy_as_atoms():
+        quantized = nncf.quantize(model.eval(), calibration.dataset, subset_size=calibration.batches, **kwargs)
     if scheme.quantize_conv_outputs:
         add_output_quantizers(quantized, calibration)  # ONNX Runtime fuses a conv only with its output quantized
     if scheme.signed_activations:

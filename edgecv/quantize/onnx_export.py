@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +56,20 @@ def quantized_opset(ctx: Any) -> int:
 
 def export_for_trial(ctx: Any, quantized: nn.Module, path: Path, scheme: Scheme) -> Path:
     """The artifact's export and rewrites without its checks, to measure a candidate's accuracy."""
-    spec = ctx.input_spec.model_copy(update={"dynamic_batch": True})
-    write_qdq_onnx(quantized, spec, path, opset=quantized_opset(ctx), int8_weights=scheme.store_int8_weights)
+    spec = ctx.input_spec.model_copy(update={"dynamic_batch": ctx.recipe.export.dynamic_batch})
+    write_qdq_onnx(quantized, spec, path, opset=quantized_opset(ctx), int8_weights=scheme.store_int8_weights,
+                   wrap=ctx.task.export_module)
     return path
 
 
-def write_qdq_onnx(quantized: nn.Module, spec: InputSpec, path: Path, *, opset: int, int8_weights: bool) -> int:
-    """Export an NNCF-quantized model as QDQ ONNX, store int8 weights if asked, compact; return weights stored."""
+def write_qdq_onnx(
+    quantized: nn.Module, spec: InputSpec, path: Path, *, opset: int, int8_weights: bool,
+    wrap: Callable[[nn.Module], nn.Module] | None = None,
+) -> int:
+    """Export an NNCF-quantized model as QDQ ONNX, store int8 weights if asked, compact; return weights stored.
+    ``wrap`` is the task's export adapter (outputs as a tuple in ``spec.output_names`` order)."""
     stripped = strip_quantized(quantized, torch.zeros(1, *spec.shape))
-    export_onnx(stripped, spec, path, opset=opset, simplify=True)
+    export_onnx(wrap(stripped) if wrap else stripped, spec, path, opset=opset, simplify=True)
     require_standard_ops(onnx.load(str(path)), path.name)  # before anything loads it: a custom op crashes ORT
     return _rewrite(path, int8_weights)
 

@@ -57,13 +57,27 @@ def layer_quantizer_names(layer: Layer, hooks: dict[str, Any]) -> list[str]:
     return names
 
 
+def _as_dict(output: Any) -> dict[str, torch.Tensor]:
+    """A model's output by name: a tensor is ``logits``; a tuple's entries are numbered; a dict stays."""
+    if isinstance(output, dict):
+        return output
+    if isinstance(output, tuple | list):
+        return {str(i): t for i, t in enumerate(output)}
+    return {"logits": output}
+
+
 @torch.no_grad()
-def _logits(model: nn.Module, images: torch.Tensor, batch: int = 64) -> torch.Tensor:
-    return torch.cat([model(images[i : i + batch]).float() for i in range(0, len(images), batch)])
+def _logits(model: nn.Module, images: torch.Tensor, batch: int = 64) -> dict[str, torch.Tensor]:
+    parts = [_as_dict(model(images[i : i + batch])) for i in range(0, len(images), batch)]
+    return {name: torch.cat([p[name].float() for p in parts]) for name in parts[0]}
 
 
-def nmse(candidate: torch.Tensor, reference: torch.Tensor) -> float:
-    """Normalized mean squared error of two logit batches."""
+def nmse(candidate: torch.Tensor | dict[str, torch.Tensor], reference: torch.Tensor | dict[str, torch.Tensor]) -> float:
+    """Normalized mean squared error of two output batches; for outputs by name (a detector's boxes and
+    scores), the mean of each output's NMSE, so outputs in different units weigh alike."""
+    if isinstance(reference, dict) and isinstance(candidate, dict):
+        return sum(nmse(candidate[k], reference[k]) for k in reference) / len(reference)
+    assert isinstance(candidate, torch.Tensor) and isinstance(reference, torch.Tensor)
     return float(((candidate - reference) ** 2).sum() / (reference**2).sum().clamp_min(1e-12))
 
 

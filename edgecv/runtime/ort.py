@@ -37,12 +37,20 @@ class OrtRunner(Runner):
         if optimized_model_path is not None:
             options.optimized_model_filepath = str(optimized_model_path)
         self.session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
+        first = self.session.get_inputs()[0]
+        self.input_name = first.name
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self.fixed_batch: int | None = first.shape[0] if first.shape and isinstance(first.shape[0], int) else None
+        """The batch size a static-batch graph takes (None: dynamic); other batches run in chunks of it."""
 
     def infer_all(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        outputs = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
-        return dict(zip(self.output_names, outputs, strict=True))
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        step = self.fixed_batch
+        if step is None or len(batch) == step or len(batch) % step:
+            outputs = self.session.run(None, {self.input_name: batch})
+            return dict(zip(self.output_names, outputs, strict=True))
+        chunks = [self.session.run(None, {self.input_name: batch[i : i + step]}) for i in range(0, len(batch), step)]
+        return {name: np.concatenate([c[k] for c in chunks]) for k, name in enumerate(self.output_names)}
 
     def close(self) -> None:
         del self.session

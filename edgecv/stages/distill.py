@@ -58,7 +58,7 @@ def build_teacher(recipe: Any, settings: DistillSettings, num_classes: int, key:
     try:
         return build_model(
             spec.arch, num_classes, checkpoint=checkpoint, trust_checkpoint=recipe.model.trust_checkpoint,
-            search_paths=[recipe.source.parent] if recipe.source is not None else [],
+            search_paths=recipe.code_paths(),
         )
     except EdgecvError as exc:
         raise type(exc)(f"key '{key}.teacher': {exc}") from exc

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecv.artifacts import ModelArtifact, StageResult, sha256_file
-from edgecv.errors import RecipeError
+from edgecv.errors import ModelError, RecipeError
 from edgecv.stages.contract import ANY_FORMAT, REFERENCE_KINDS, Stage, StageCheck, register_stage
 from edgecv.tasks.base import Task
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from edgecv.runtime import OrtRunner
     from edgecv.runtime.base import Runner
     from edgecv.stages.base import CurrentModel, RunContext
     from edgecv.validate.parity import ParityResult
@@ -108,9 +109,26 @@ def export_checked(
     if tolerance is None:
         tolerance, judged_by = section.parity, "export.parity"
     with OrtRunner(path, threads=ctx.recipe.validate_.threads) as onnx_runner:
+        if spec.dynamic_batch:
+            _require_dynamic_batch(onnx_runner, spec, path)
         parity = parity_check(ctx, TorchRunner(module), onnx_runner, (source.name, name), tolerance,
                               judged_by=judged_by, store=comparison_path(path))
     return artifact, parity
+
+
+def _require_dynamic_batch(runner: OrtRunner, spec: Any, path: Path) -> None:
+    """A dynamic-batch export must really run at batch 2; a traced constant batch is a ModelError with the fix."""
+    import numpy as np
+
+    try:
+        runner.infer_all(np.zeros((2, *spec.shape), dtype=np.float32))
+    except Exception as exc:
+        raise ModelError(
+            f"{path.name} was exported with a dynamic batch but fails at batch 2 ({str(exc).splitlines()[0][:160]}): "
+            "the model's forward fixes the batch size (e.g. x.data.size() or a Python int in a reshape); set "
+            "export.dynamic_batch: false (accuracy then runs image by image) or make the reshape use x.shape",
+            field="export.dynamic_batch",
+        ) from exc
 
 
 def torch_artifacts_to_export(ctx: RunContext, current: CurrentModel) -> list[CurrentModel]:

@@ -244,7 +244,7 @@ class QuantizeStage(Stage):
         ignored = resolve_ignored(p.ignored_scope, layers, key)
         size = p.calibration_size or ctx.recipe.data.calibration_size
         calibration = calibration_data(ctx.splits.train, ctx.preprocessing, size, p.calibration_batch_size,
-                                       ctx.recipe.data.seed)
+                                       ctx.recipe.data.seed, task=ctx.task)
         info(f"  calibration: {calibration.images} images; {len(layers)} layers with weights; "
              f"BatchNorm folded into {fold['folded']} convs")
         metrics: dict[str, Any] = {
@@ -356,7 +356,9 @@ class _AccuracyControl:
         count = min(params.accuracy_samples or len(judged), len(judged))  # type: ignore[arg-type]
         self.loader = ctx.loader(ctx.subset(judged, count), 256)
         self.trials = Path(tempfile.mkdtemp(prefix="trials-", dir=folder))
-        reference = export_onnx(prepared, ctx.input_spec, self.trials / "fp32.onnx", opset=quantized_opset(ctx))
+        spec = ctx.input_spec.model_copy(update={"dynamic_batch": ctx.recipe.export.dynamic_batch})
+        reference = export_onnx(ctx.task.export_module(prepared), spec, self.trials / "fp32.onnx",
+                                opset=quantized_opset(ctx))
         self.reference = _score(ctx, reference, self.loader)
         ranking_set = ctx.subset(ctx.splits.train, params.ranking_samples)
         self.images = torch.cat([x for x, _ in ctx.loader(ranking_set, 256)])

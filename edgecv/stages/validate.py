@@ -77,9 +77,14 @@ class ValidateStage(Stage):
 
         section = ctx.recipe.validate_
         if device.measurable_here:
+            batches = section.batch_sizes
+            if runner.fixed_batch is not None and batches != [runner.fixed_batch]:
+                info(f"  {artifact.name} takes only batch {runner.fixed_batch} (a static-batch graph): latency is "
+                     f"measured at that batch, not at {batches}")
+                batches = [runner.fixed_batch]
             results = [
                 measure_latency(runner, artifact.input.shape, b, warmup=section.warmup, runs=section.runs)
-                for b in section.batch_sizes
+                for b in batches
             ]
             for r in results:
                 info(

@@ -103,6 +103,13 @@ class Task(ABC):
         """The task's own model for ``arch`` (e.g. a detector), or None to build it from the zoo."""
         return None
 
+    def adapt_model(self, model: nn.Module, section: Any) -> nn.Module:
+        """The built model (checkpoint loaded) as the task runs it; ``section`` is the recipe's ``model``.
+
+        A user's detector is wrapped with its declared output decoding here; other tasks take the model as is.
+        """
+        return model
+
     def model_defaults(self, arch: str) -> Any:
         """Input size, mean, std (and ``resize``) of the task's own ``arch``, or None (the zoo's then apply)."""
         return None

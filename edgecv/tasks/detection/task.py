@@ -33,8 +33,7 @@ class DetectionTask(Task):
     metric = Metric(key="map", label="mAP", unit="%", higher_is_better=True)
     secondary_metrics = (Metric(key="map50", label="mAP@0.5", unit="%"),)
     deepstream_network_type = 0
-    unsupported_stages = {"prune": "pruning", "distill": "distillation", "quantize": "quantization",
-                          "deploy": "deploy bundles"}
+    unsupported_stages = {"prune": "pruning", "distill": "distillation", "deploy": "deploy bundles"}
 
     def load_datasets(self, section: Any) -> DataSplits:
         from edgecv.tasks.detection.data import load_detection_datasets
@@ -62,6 +61,14 @@ class DetectionTask(Task):
         from edgecv.tasks.detection.models import build_detector
 
         return build_detector(arch, num_classes, kwargs)
+
+    def adapt_model(self, model: nn.Module, section: Any) -> nn.Module:
+        from edgecv.tasks.detection.decoders import DecodedDetector, decoder_for
+        from edgecv.tasks.detection.models import RawDetector
+
+        if isinstance(model, RawDetector | DecodedDetector):
+            return model
+        return DecodedDetector(model, decoder_for(section.decoding)).eval()
 
     def model_defaults(self, arch: str) -> Any:
         from edgecv.tasks.detection.models import DETECTORS

@@ -1,0 +1,88 @@
+"""A user's own detector (``module:factory`` + declared decoding) through export, INT8 in both schemes, validate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+
+from edgecv.api import compress
+from edgecv.errors import EdgecvError, RecipeError
+from edgecv.recipe import Recipe, load_recipe
+
+HERE = Path(__file__).resolve().parent
+
+RECIPE = f"""
+name: user-detector
+task: detection
+model:
+  arch: user_detectors:TinyShuffleDetector
+  code: {HERE}
+  kwargs: {{category_num: 10}}
+  checkpoint: weights.pt
+  decoding: fastestdet
+  input_size: 64
+  mean: [0.0, 0.0, 0.0]
+  std: [1.0, 1.0, 1.0]
+  channel_order: BGR
+data: {{max_val_samples: 12, max_selection_samples: 8, max_train_samples: 16}}
+stages:
+  - {{type: quantize, calibration_size: 8}}
+export: {{dynamic_batch: false, parity: {{samples: 8}}}}
+validate: {{devices: [host-cpu, jetson-orin-nano-8gb], batch_sizes: [1, 4], runs: 2, warmup: 1}}
+report: {{formats: [json]}}
+"""
+
+
+def _recipe(tmp_path: Path, *overrides: str) -> Recipe:
+    """The recipe in ``tmp_path``, with the user's checkpoint beside it (random weights, BatchNorm statistics
+    from a few noise batches so nothing sits at its initial value)."""
+    import sys
+
+    sys.path.insert(0, str(HERE))
+    try:
+        from user_detectors import TinyShuffleDetector
+    finally:
+        sys.path.remove(str(HERE))
+    torch.manual_seed(0)
+    net = TinyShuffleDetector(10).train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.rand(4, 3, 64, 64))
+    torch.save(net.state_dict(), tmp_path / "weights.pt")
+    path = tmp_path / "recipe.yaml"
+    path.write_text(RECIPE)
+    return load_recipe(path, [*overrides, f"output={tmp_path / 'runs'}"])
+
+
+def test_user_detector_int8_both_schemes(tmp_path: Path) -> None:
+    report = compress(_recipe(tmp_path))
+    rows = {(v.artifact, v.device): v for v in report.validations}
+    fp32 = rows[("original-onnx", "host-cpu")]
+    assert abs(fp32.metrics["map"] - fp32.metrics["torch_map"]) <= 0.1  # ONNX Runtime reproduces torch
+    assert [r.batch for r in fp32.latency] == [1]  # a static-batch graph is timed at the batch it takes
+    quantize = next(r for r in report.stages if r.kind == "quantize")
+    assert quantize.metrics["batchnorm"]["folded"] == 4  # found in nn.Sequential: torch.fx cannot trace it
+    schemes = {s["scheme"]: s for s in quantize.metrics["schemes"]}
+    assert set(schemes) == {"onnxruntime-cpu", "tensorrt"}
+    for scheme in schemes.values():
+        assert scheme["parity"]["passed"], scheme["parity"]["reason"]
+        assert scheme["qdq_nodes"] > 0
+    cpu = next(a for r in report.stages for a in r.outputs if a.name == "int8-ort-cpu")
+    graph = onnx.load(cpu.path).graph
+    producers = {o: n for n in graph.node for o in n.output}
+    tanh = [n for n in graph.node if n.op_type == "Tanh"]
+    assert tanh and all(producers[n.input[0]].op_type != "DequantizeLinear" for n in tanh)  # decoding stays float
+    assert ("int8-tensorrt", "jetson-orin-nano-8gb") in rows and ("int8-ort-cpu", "host-cpu") in rows
+
+
+def test_batch_baked_into_the_graph_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(EdgecvError, match=r"export.dynamic_batch: false"):
+        compress(_recipe(tmp_path, "export.dynamic_batch=true", "stages=[]"))
+
+
+def test_decoding_only_for_detection(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match=r"model\.decoding describes a detector"):
+        _recipe(tmp_path, "task=classification")
