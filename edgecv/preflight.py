@@ -52,15 +52,15 @@ def preprocessing_for(recipe: Recipe, labels: list[str]) -> Preprocessing:
     own = get_task(recipe.task).model_defaults(recipe.model.arch)  # a task's own model (a detector)
     entry = own or model_entry(recipe.model.arch)
     size = entry.input_size if entry else (224, 224)
-    if recipe.model.input_size:
-        size = (recipe.model.input_size, recipe.model.input_size)
+    if recipe.model.input_hw:
+        size = recipe.model.input_hw
     elif own is None and recipe.data.format in ("auto", "digits") and recipe.data.train is None \
             and recipe.data.val is None:
         size = (recipe.data.digits_size, recipe.data.digits_size)
     mean = recipe.model.mean or (entry.mean if entry else (0.485, 0.456, 0.406))
     std = recipe.model.std or (entry.std if entry else (0.229, 0.224, 0.225))
     return Preprocessing(size=tuple(size), mean=tuple(mean), std=tuple(std), labels=labels,
-                         resize=getattr(entry, "resize", "stretch"))
+                         resize=getattr(entry, "resize", "stretch"), channel_order=recipe.model.channel_order or "RGB")
 
 
 def build_initial_model(recipe: Recipe, num_classes: int) -> nn.Module:

@@ -57,19 +57,39 @@ class ModelSection(StrictModel):
     )
     pretrained: bool = Field(False, description="torchvision weights from the local torch cache (no download)")
     kwargs: dict[str, Any] = Field({}, description="Extra keyword arguments for the model factory")
-    input_size: int | None = Field(
-        None, ge=MIN_INPUT_SIZE, description="Square input side (at least 8); defaults to the model's own"
+    input_size: int | tuple[int, int] | None = Field(
+        None, description="Square input side, or [height, width] (each at least 8); defaults to the model's own"
     )
-    mean: tuple[float, float, float] | None = None
-    std: tuple[float, float, float] | None = None
+    mean: tuple[float, float, float] | None = Field(
+        None, description="Per-channel mean subtracted from pixels scaled to 0-1, in channel_order"
+    )
+    std: tuple[float, float, float] | None = Field(None, description="Per-channel divisor after the mean")
+    channel_order: Literal["RGB", "BGR"] | None = Field(
+        None, description="Channel order the model takes (BGR for OpenCV-trained models); default RGB"
+    )
+
+    @field_validator("input_size")
+    @classmethod
+    def _input_side(cls, value: int | tuple[int, int] | None) -> int | tuple[int, int] | None:
+        sides = (value,) if isinstance(value, int) else value or ()
+        if any(side < MIN_INPUT_SIZE for side in sides):
+            raise ValueError(f"input sides must be at least {MIN_INPUT_SIZE} (got {value})")
+        return value
+
+    @property
+    def input_hw(self) -> tuple[int, int] | None:
+        """``input_size`` as (height, width), or None."""
+        size = self.input_size
+        return None if size is None else (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
 class DataSection(StrictModel):
     """Where the images are. With no paths, the embedded default (scikit-learn's handwritten digits) is used."""
 
-    format: Literal["auto", "digits", "imagefolder", "cifar10", "yolo", "coco"] = Field(
+    format: Literal["auto", "digits", "imagefolder", "cifar10", "yolo", "coco", "labelmap"] = Field(
         "auto", description="auto: digits without paths; CIFAR-10 batches or an ImageFolder (folder or .tar) by "
-        "content; for detection a YOLO folder (images/ + labels/) or a COCO .json"
+        "content; for detection a YOLO folder (images/ + labels/) or a COCO .json; for segmentation (labelmap) an "
+        "image folder with PNG label maps of the same stems beside it (train + trainannot, images/ + labels/)"
     )
     train: Path | None = None
     val: Path | None = None
@@ -90,6 +110,17 @@ class DataSection(StrictModel):
     digits_size: int = Field(32, ge=8, description="Side the 8x8 digits are upsampled to")
     skip_bad_images: bool = Field(
         False, description="Skip (and count) image files that do not decode instead of refusing the data"
+    )
+    ignore_index: int | None = Field(
+        None, ge=0, le=255, description="Segmentation: the label-map value no metric or loss counts (CamVid's "
+        "11 = void; VOC's 255)"
+    )
+    class_names: list[str] | None = Field(
+        None, min_length=1, description="Segmentation: class names in label-map index order (without the ignore "
+        "index); default: classes.txt beside the data, else the indices found"
+    )
+    palette: list[tuple[int, int, int]] | None = Field(
+        None, description="Segmentation: an RGB color per class for the report's mask overlays"
     )
 
 

@@ -81,7 +81,8 @@ def build_model(
     Pretrained weights come only from the local torch hub cache (never downloaded); with a ``num_classes``
     other than the weights' own, all but the classifier is loaded and a warning says so. Returns the model
     in eval mode. Raises ModelError (``field`` names the recipe key at fault) for anything the user can fix.
-    ``task`` may build ``arch`` itself (:meth:`edgecv.tasks.base.Task.build_model`: detectors), before the zoo.
+    ``task`` may build ``arch`` itself (:meth:`edgecv.tasks.base.Task.build_model`: detectors), before the zoo,
+    and gives the weighted model its own form (:meth:`edgecv.tasks.base.Task.adapt_model`: segmenters).
     """
     _check_args(num_classes, checkpoint, pretrained, kwargs)
     own = None if task is None or pretrained else task.build_model(arch, num_classes, dict(kwargs or {}))
@@ -107,7 +108,7 @@ def build_model(
         from edgecv.models.checkpoint import load_checkpoint
 
         load_checkpoint(model, checkpoint, arch=f"{arch} with {num_classes} classes", trust=trust_checkpoint)
-    return model.eval()
+    return (model if task is None else task.adapt_model(model)).eval()
 
 
 def _check_args(num_classes: Any, checkpoint: Path | None, pretrained: bool, kwargs: dict[str, Any] | None) -> None:

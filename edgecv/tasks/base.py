@@ -103,6 +103,11 @@ class Task(ABC):
         """The task's own model for ``arch`` (e.g. a detector), or None to build it from the zoo."""
         return None
 
+    def adapt_model(self, model: nn.Module) -> nn.Module:
+        """The task's form of a built model, its weights loaded (segmentation: one logits output); as it is by
+        default."""
+        return model
+
     def model_defaults(self, arch: str) -> Any:
         """Input size, mean, std (and ``resize``) of the task's own ``arch``, or None (the zoo's then apply)."""
         return None
@@ -120,9 +125,9 @@ class Task(ABC):
         return ["logits"]
 
     def parity(self, reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], tolerance: Any,
-               names: tuple[str, str], *, judged_by: str | None = None) -> Any:
+               names: tuple[str, str], *, judged_by: str | None = None, targets: Any = None) -> Any:
         """The task's own comparison of two models' outputs by name (a ParityResult); None: the logits comparison
-        of :mod:`edgecv.validate.parity` applies."""
+        of :mod:`edgecv.validate.parity` applies. ``targets`` are the compared images' targets, in order."""
         return None
 
     @abstractmethod

@@ -84,7 +84,7 @@ class DetectionTask(Task):
         return list(OUTPUT_NAMES)
 
     def parity(self, reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], tolerance: Any,
-               names: tuple[str, str], *, judged_by: str | None = None) -> ParityResult | None:
+               names: tuple[str, str], *, judged_by: str | None = None, targets: Any = None) -> ParityResult | None:
         from edgecv.tasks.detection.parity import detection_parity
 
         return detection_parity(reference, candidate, tolerance, names, judged_by=judged_by)
