@@ -80,7 +80,8 @@ def build_initial_model(recipe: Recipe, num_classes: int) -> nn.Module:
         pretrained=section.pretrained,
         kwargs=dict(section.kwargs),
         trust_checkpoint=section.trust_checkpoint,
-        search_paths=[recipe.source.parent] if recipe.source is not None else [],  # its own modules, first
+        search_paths=[*([section.code_dir] if section.code_dir else []),  # the user's model code, first
+                      *([recipe.source.parent] if recipe.source is not None else [])],
         task=get_task(recipe.task),
     )
 

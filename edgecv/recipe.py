@@ -35,7 +35,7 @@ from edgecv.validate.parity import ParityCriteria
 StageParams = Annotated[Union[tuple(recipe_stage_params())], Field(discriminator="type")]  # noqa: UP007
 """One entry of a recipe's ``stages:`` list: the Params of any registered stage, chosen by its ``type``."""
 
-PATH_KEYS = ("model.checkpoint", "data.train", "data.val", "output")
+PATH_KEYS = ("model.checkpoint", "model.code_dir", "data.train", "data.val", "output")
 LIST_PATH_KEYS = ("validate.devices", "export.bundles")
 """Lists whose entries are device names or YAML paths; a path (``.yaml``/``.yml`` or with a ``/``) resolves too."""
 MIN_INPUT_SIZE = 8
@@ -49,6 +49,10 @@ class ModelSection(StrictModel):
     num_classes: int | None = Field(None, gt=0, description="Defaults to the number of classes in the data")
     checkpoint: Path | None = Field(
         None, description="Weights to load: a state_dict (.pt/.pth, read weights-only) or a .safetensors file"
+    )
+    code_dir: Path | None = Field(
+        None, description="A folder searched first for the module of model.arch's package.module:factory (the "
+        "user's model code), before the recipe's folder and sys.path"
     )
     trust_checkpoint: bool = Field(
         False,

@@ -18,6 +18,9 @@ from torch.utils.data import DataLoader, Dataset
 from edgecv.artifacts import Preprocessing
 from edgecv.data.transforms import to_model_input
 
+EVAL_PIXELS = 1 << 22
+"""Input pixels per evaluation batch at most (24 images of 360x480, 256 of 128x128)."""
+
 
 def resize_label(label: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """An (H, W) label map at ``size`` by nearest neighbour (``nearest-exact``: pixel centres, as PIL does)."""
@@ -51,7 +54,13 @@ def segmentation_loader(
     dataset: Dataset[Any], pre: Preprocessing, batch_size: int, *, shuffle: bool = False, augment: str = "none",
     seed: int = 0, workers: int = 0,
 ) -> DataLoader[Any]:
-    """Batches ``(images (N, 3, H, W) float32, label maps (N, H, W) int64)``; seeded shuffling."""
+    """Batches ``(images (N, 3, H, W) float32, label maps (N, H, W) int64)``; seeded shuffling.
+
+    Without shuffling (evaluation) a batch holds at most EVAL_PIXELS input pixels: logits of large images at 256 a
+    batch would take gigabytes.
+    """
+    if not shuffle:
+        batch_size = max(1, min(batch_size, EVAL_PIXELS // (int(pre.size[0]) * int(pre.size[1]))))
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(SegmentationInputs(dataset, pre, augment), batch_size=batch_size, shuffle=shuffle,
                       generator=generator, num_workers=workers)
