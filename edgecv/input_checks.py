@@ -101,7 +101,8 @@ def check_values(recipe: Recipe) -> list[str]:
     if recipe.train.epochs > MANY_EPOCHS:
         notes.append(f"train.epochs is {recipe.train.epochs}: that is a very long training; is it meant?")
     if hw is not None and max(hw) > LARGE_INPUT:
-        notes.append(f"model.input_size is {max(hw)}: inputs above {LARGE_INPUT} px are slow and memory-hungry on Jetson")
+        notes.append(f"model.input_size is {max(hw)}: inputs above {LARGE_INPUT} px are slow and memory-hungry on "
+                     "Jetson")
     for note in notes:
         warn(note)
     return notes

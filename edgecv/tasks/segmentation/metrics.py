@@ -1,10 +1,10 @@
 """Segmentation metrics from a pixel confusion matrix: mIoU, per-class IoU, pixel accuracy.
 
 ``confusion[t, p]`` counts pixels of true class ``t`` predicted as ``p``; pixels whose truth is the ignore index
-(the loaders turn it into -100, torch's ignore value) or outside the class range are not counted. A prediction of a class beyond the named ones (a model with an extra
-void channel) counts against the true class. IoU of class c = TP / (TP + FP + FN); the mean (mIoU) is over the
-named classes that occur in the truth or the prediction: a class absent from both has no IoU (no ``iou`` entry
-in ``per_class``) and is left out of the mean, as torchmetrics' ``MulticlassJaccardIndex`` does.
+(the loaders turn it into -100, torch's ignore value) or outside the class range are not counted. A prediction of
+a class beyond the named ones (a model with an extra void channel) counts against the true class. IoU of class c
+= TP / (TP + FP + FN); the mean (mIoU) is over the named classes that occur in the truth or the prediction: a class
+absent from both has no IoU (no ``iou`` entry in ``per_class``) and is left out of the mean.
 
 Example::
 
