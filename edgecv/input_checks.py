@@ -87,7 +87,8 @@ def check_values(recipe: Recipe) -> list[str]:
     from edgecv.models import model_entry
     from edgecv.tasks import get_task
 
-    size = recipe.model.input_size
+    hw = recipe.model.input_hw
+    size = None if hw is None else min(hw)
     entry = get_task(recipe.task).model_defaults(recipe.model.arch) or model_entry(recipe.model.arch)
     least = max(MIN_INPUT_SIZE, int(getattr(entry, "min_input_size", 0) or 0))
     if size is not None and size < least:
@@ -99,8 +100,9 @@ def check_values(recipe: Recipe) -> list[str]:
     notes = []
     if recipe.train.epochs > MANY_EPOCHS:
         notes.append(f"train.epochs is {recipe.train.epochs}: that is a very long training; is it meant?")
-    if size is not None and size > LARGE_INPUT:
-        notes.append(f"model.input_size is {size}: inputs above {LARGE_INPUT} px are slow and memory-hungry on Jetson")
+    if hw is not None and max(hw) > LARGE_INPUT:
+        notes.append(f"model.input_size is {max(hw)}: inputs above {LARGE_INPUT} px are slow and memory-hungry on "
+                     "Jetson")
     for note in notes:
         warn(note)
     return notes

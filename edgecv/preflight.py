@@ -52,8 +52,8 @@ def preprocessing_for(recipe: Recipe, labels: list[str]) -> Preprocessing:
     own = get_task(recipe.task).model_defaults(recipe.model.arch)  # a task's own model (a detector)
     entry = own or model_entry(recipe.model.arch)
     size = entry.input_size if entry else (224, 224)
-    if recipe.model.input_size:
-        size = (recipe.model.input_size, recipe.model.input_size)
+    if recipe.model.input_hw:
+        size = recipe.model.input_hw
     elif own is None and recipe.data.format in ("auto", "digits") and recipe.data.train is None \
             and recipe.data.val is None:
         size = (recipe.data.digits_size, recipe.data.digits_size)
@@ -74,7 +74,7 @@ def build_initial_model(recipe: Recipe, num_classes: int) -> nn.Module:
             f"{where(recipe)}: key 'model.num_classes' is {section.num_classes} but the data has {num_classes} "
             "classes; remove model.num_classes or fix the data"
         )
-    model = build_model(
+    return build_model(
         section.arch,
         num_classes,
         checkpoint=section.checkpoint,
@@ -83,8 +83,8 @@ def build_initial_model(recipe: Recipe, num_classes: int) -> nn.Module:
         trust_checkpoint=section.trust_checkpoint,
         search_paths=recipe.code_paths(),  # its own modules, first
         task=get_task(recipe.task),
+        section=section,
     )
-    return get_task(recipe.task).adapt_model(model, section)
 
 
 def prefixed(recipe: Recipe, exc: EdgecvError) -> EdgecvError:

@@ -35,7 +35,7 @@ from edgecv.validate.parity import ParityCriteria
 StageParams = Annotated[Union[tuple(recipe_stage_params())], Field(discriminator="type")]  # noqa: UP007
 """One entry of a recipe's ``stages:`` list: the Params of any registered stage, chosen by its ``type``."""
 
-PATH_KEYS = ("model.checkpoint", "model.code", "data.train", "data.val", "output")
+PATH_KEYS = ("model.checkpoint", "model.code_dir", "data.train", "data.val", "output")
 LIST_PATH_KEYS = ("validate.devices", "export.bundles")
 """Lists whose entries are device names or YAML paths; a path (``.yaml``/``.yml`` or with a ``/``) resolves too."""
 MIN_INPUT_SIZE = 8
@@ -50,6 +50,10 @@ class ModelSection(StrictModel):
     checkpoint: Path | None = Field(
         None, description="Weights to load: a state_dict (.pt/.pth, read weights-only) or a .safetensors file"
     )
+    code_dir: Path | None = Field(
+        None, description="A folder searched first for the module of model.arch's package.module:factory (the "
+        "user's model code), before the recipe's folder and sys.path"
+    )
     trust_checkpoint: bool = Field(
         False,
         description="Also accept a whole pickled model or TorchScript as model.checkpoint; this unpickles "
@@ -57,33 +61,46 @@ class ModelSection(StrictModel):
     )
     pretrained: bool = Field(False, description="torchvision weights from the local torch cache (no download)")
     kwargs: dict[str, Any] = Field({}, description="Extra keyword arguments for the model factory")
-    input_size: int | None = Field(
-        None, ge=MIN_INPUT_SIZE, description="Square input side (at least 8); defaults to the model's own"
+    input_size: int | tuple[int, int] | None = Field(
+        None, description="Square input side, or [height, width] (each at least 8); defaults to the model's own"
     )
-    mean: tuple[float, float, float] | None = None
-    std: tuple[float, float, float] | None = None
+    mean: tuple[float, float, float] | None = Field(
+        None, description="Per-channel mean subtracted from pixels scaled to 0-1, in channel_order"
+    )
+    std: tuple[float, float, float] | None = Field(None, description="Per-channel divisor after the mean")
     channel_order: Literal["RGB", "BGR"] | None = Field(
-        None, description="Channel order the model was trained on (BGR for models trained on OpenCV images)"
+        None, description="Channel order the model takes (BGR for OpenCV-trained models); default RGB"
     )
     resize: Literal["stretch", "letterbox"] | None = Field(
         None, description="stretch: plain resize to input_size; letterbox: keep the aspect and pad (detection)"
-    )
-    code: Path | None = Field(
-        None, description="Folder the module of a 'package.module:factory' arch is imported from (after the "
-        "recipe's folder, before sys.path): where the user's model code lives"
     )
     decoding: str | None = Field(
         None, description="Detection: how a user's network's raw output becomes boxes and class scores (`edgecv "
         "models` lists the decoders, e.g. fastestdet); torchvision detectors decode themselves"
     )
 
+    @field_validator("input_size")
+    @classmethod
+    def _input_side(cls, value: int | tuple[int, int] | None) -> int | tuple[int, int] | None:
+        sides = (value,) if isinstance(value, int) else value or ()
+        if any(side < MIN_INPUT_SIZE for side in sides):
+            raise ValueError(f"input sides must be at least {MIN_INPUT_SIZE} (got {value})")
+        return value
+
+    @property
+    def input_hw(self) -> tuple[int, int] | None:
+        """``input_size`` as (height, width), or None."""
+        size = self.input_size
+        return None if size is None else (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
 
 class DataSection(StrictModel):
     """Where the images are. With no paths, the embedded default (scikit-learn's handwritten digits) is used."""
 
-    format: Literal["auto", "digits", "imagefolder", "cifar10", "yolo", "coco"] = Field(
+    format: Literal["auto", "digits", "imagefolder", "cifar10", "yolo", "coco", "labelmap"] = Field(
         "auto", description="auto: digits without paths; CIFAR-10 batches or an ImageFolder (folder or .tar) by "
-        "content; for detection a YOLO folder (images/ + labels/) or a COCO .json"
+        "content; for detection a YOLO folder (images/ + labels/) or a COCO .json; for segmentation (labelmap) an "
+        "image folder with PNG label maps of the same stems beside it (train + trainannot, images/ + labels/)"
     )
     train: Path | None = None
     val: Path | None = None
@@ -104,6 +121,17 @@ class DataSection(StrictModel):
     digits_size: int = Field(32, ge=8, description="Side the 8x8 digits are upsampled to")
     skip_bad_images: bool = Field(
         False, description="Skip (and count) image files that do not decode instead of refusing the data"
+    )
+    ignore_index: int | None = Field(
+        None, ge=0, le=255, description="Segmentation: the label-map value no metric or loss counts (CamVid's "
+        "11 = void; VOC's 255)"
+    )
+    class_names: list[str] | None = Field(
+        None, min_length=1, description="Segmentation: class names in label-map index order (without the ignore "
+        "index); default: classes.txt beside the data, else the indices found"
+    )
+    palette: list[tuple[int, int, int]] | None = Field(
+        None, description="Segmentation: an RGB color per class for the report's mask overlays"
     )
 
 
@@ -212,9 +240,9 @@ class Recipe(StrictModel):
         return value
 
     def code_paths(self) -> list[Path]:
-        """Folders a ``package.module:factory`` is imported from first: the recipe's own, then ``model.code``."""
-        folders = [self.source.parent] if self.source is not None else []
-        return folders + ([self.model.code] if self.model.code is not None else [])
+        """Folders a ``package.module:factory`` is imported from, in order: ``model.code_dir``, the recipe's own."""
+        folders = [self.model.code_dir] if self.model.code_dir is not None else []
+        return folders + ([self.source.parent] if self.source is not None else [])
 
     def digest(self) -> str:
         """sha256 of the resolved recipe (paths absolute, defaults filled); names a run (its folder, manifest).

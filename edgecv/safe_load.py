@@ -49,7 +49,8 @@ def trust_module_classes(module_name: str, model: nn.Module | None = None) -> No
     Called with the module the recipe's ``model.arch`` names, once its factory has built a model.
     """
     _user_packages.add(module_name.split(".")[0])
-    for sub in model.modules() if model is not None else ():
+    # nn.Module.modules itself: some users' models hide it (ESPNet sets ``self.modules = []``)
+    for sub in nn.Module.modules(model) if model is not None else ():
         cls = type(sub)
         _user_classes[f"{cls.__module__}.{cls.__qualname__}"] = cls
 

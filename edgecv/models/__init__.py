@@ -71,6 +71,7 @@ def build_model(
     trust_checkpoint: bool = False,
     search_paths: Sequence[Path] = (),
     task: Task | None = None,
+    section: Any = None,
 ) -> nn.Module:
     """Build ``arch`` with ``num_classes`` outputs, then load ``checkpoint`` (strictly) or pretrained weights.
 
@@ -81,7 +82,9 @@ def build_model(
     Pretrained weights come only from the local torch hub cache (never downloaded); with a ``num_classes``
     other than the weights' own, all but the classifier is loaded and a warning says so. Returns the model
     in eval mode. Raises ModelError (``field`` names the recipe key at fault) for anything the user can fix.
-    ``task`` may build ``arch`` itself (:meth:`edgecv.tasks.base.Task.build_model`: detectors), before the zoo.
+    ``task`` may build ``arch`` itself (:meth:`edgecv.tasks.base.Task.build_model`: detectors), before the zoo,
+    and gives the weighted model its own form (:meth:`edgecv.tasks.base.Task.adapt_model`: segmenters, and user
+    detectors with the decoding the recipe's model ``section`` declares).
     """
     _check_args(num_classes, checkpoint, pretrained, kwargs)
     own = None if task is None or pretrained else task.build_model(arch, num_classes, dict(kwargs or {}))
@@ -107,7 +110,7 @@ def build_model(
         from edgecv.models.checkpoint import load_checkpoint
 
         load_checkpoint(model, checkpoint, arch=f"{arch} with {num_classes} classes", trust=trust_checkpoint)
-    return model.eval()
+    return (model if task is None else task.adapt_model(model, section)).eval()
 
 
 def _check_args(num_classes: Any, checkpoint: Path | None, pretrained: bool, kwargs: dict[str, Any] | None) -> None:

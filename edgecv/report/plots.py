@@ -185,8 +185,8 @@ def stage_bars_svg(names: list[str], size_mb: list[float], macs: list[float | No
     return _plot(11, 0.45 * len(names) + 1.0, draw)
 
 
-def per_class_svg(labels: list[str], series: dict[str, list[float]]) -> str:
-    """Per-class accuracy (recall, %) as a dot plot, one marker style per artifact, joined per class."""
+def per_class_svg(labels: list[str], series: dict[str, list[float]], ylabel: str = "accuracy (recall, %)") -> str:
+    """Per-class figures (recall %, or ``ylabel``) as a dot plot, one marker style per artifact, joined per class."""
 
     def draw(fig) -> None:
         ax = fig.subplots()
@@ -201,7 +201,7 @@ def per_class_svg(labels: list[str], series: dict[str, list[float]]) -> str:
                 ax.plot([i, i], [series[n][i] for n in (names[0], names[-1])], color="#9ca3af", lw=1, zorder=2)
         ax.set_xticks(x, [_short(lab) for lab in labels], rotation=45 if len(labels) > 12 else 0, ha="right"
                       if len(labels) > 12 else "center")
-        ax.set_ylabel("accuracy (recall, %)")
+        ax.set_ylabel(ylabel)
         ax.set_xlabel("class")
         ax.margins(y=0.2)
         fig.legend(loc="outside upper center", ncols=len(names), fontsize=8)

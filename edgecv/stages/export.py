@@ -71,12 +71,14 @@ def _task_parity(
 
     ref: dict[str, list[np.ndarray]] = {}
     cand: dict[str, list[np.ndarray]] = {}
-    for images, _ in ctx.loader(subset, 64):
+    targets: list[Any] = []
+    for images, batch_targets in ctx.loader(subset, 16):
+        targets.extend(batch_targets)
         for store, runner in ((ref, reference), (cand, candidate)):
             for key, value in runner.infer_all(images.numpy()).items():
                 store.setdefault(key, []).append(value)
     joined = [{k: np.concatenate(v) for k, v in d.items()} for d in (ref, cand)]
-    return ctx.task.parity(joined[0], joined[1], tolerance, names, judged_by=judged_by)
+    return ctx.task.parity(joined[0], joined[1], tolerance, names, judged_by=judged_by, targets=targets)
 
 
 def comparison_path(path: Path) -> Path:

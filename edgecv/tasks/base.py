@@ -103,11 +103,10 @@ class Task(ABC):
         """The task's own model for ``arch`` (e.g. a detector), or None to build it from the zoo."""
         return None
 
-    def adapt_model(self, model: nn.Module, section: Any) -> nn.Module:
-        """The built model (checkpoint loaded) as the task runs it; ``section`` is the recipe's ``model``.
-
-        A user's detector is wrapped with its declared output decoding here; other tasks take the model as is.
-        """
+    def adapt_model(self, model: nn.Module, section: Any = None) -> nn.Module:
+        """The task's form of a built model, its weights loaded; as it is by default. ``section`` is the
+        recipe's ``model`` section (a user's detector is wrapped with its declared ``decoding``; a segmenter gets
+        one logits output)."""
         return model
 
     def model_defaults(self, arch: str) -> Any:
@@ -127,9 +126,9 @@ class Task(ABC):
         return ["logits"]
 
     def parity(self, reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], tolerance: Any,
-               names: tuple[str, str], *, judged_by: str | None = None) -> Any:
+               names: tuple[str, str], *, judged_by: str | None = None, targets: Any = None) -> Any:
         """The task's own comparison of two models' outputs by name (a ParityResult); None: the logits comparison
-        of :mod:`edgecv.validate.parity` applies."""
+        of :mod:`edgecv.validate.parity` applies. ``targets`` are the compared images' targets, in order."""
         return None
 
     @abstractmethod

@@ -62,13 +62,13 @@ class DetectionTask(Task):
 
         return build_detector(arch, num_classes, kwargs)
 
-    def adapt_model(self, model: nn.Module, section: Any) -> nn.Module:
+    def adapt_model(self, model: nn.Module, section: Any = None) -> nn.Module:
         from edgecv.tasks.detection.decoders import DecodedDetector, decoder_for
         from edgecv.tasks.detection.models import RawDetector
 
         if isinstance(model, RawDetector | DecodedDetector):
             return model
-        return DecodedDetector(model, decoder_for(section.decoding)).eval()
+        return DecodedDetector(model, decoder_for(getattr(section, "decoding", None))).eval()
 
     def model_defaults(self, arch: str) -> Any:
         from edgecv.tasks.detection.models import DETECTORS
@@ -91,7 +91,7 @@ class DetectionTask(Task):
         return list(OUTPUT_NAMES)
 
     def parity(self, reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], tolerance: Any,
-               names: tuple[str, str], *, judged_by: str | None = None) -> ParityResult | None:
+               names: tuple[str, str], *, judged_by: str | None = None, targets: Any = None) -> ParityResult | None:
         from edgecv.tasks.detection.parity import detection_parity
 
         return detection_parity(reference, candidate, tolerance, names, judged_by=judged_by)

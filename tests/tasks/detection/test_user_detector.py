@@ -19,7 +19,7 @@ name: user-detector
 task: detection
 model:
   arch: user_detectors:TinyShuffleDetector
-  code: {HERE}
+  code_dir: {HERE}
   kwargs: {{category_num: 10}}
   checkpoint: weights.pt
   decoding: fastestdet

@@ -1,0 +1,108 @@
+"""Segmenters as edgecv models: torchvision's by name (random init, aux head off) and a user's own, all wrapped so
+the forward returns one ``logits`` tensor (N, C, H, W) at the input resolution.
+
+``SegmentationNet(net)`` takes whatever ``net`` returns (torchvision's ``{"out": ..., "aux": ...}``, a tuple, a
+tensor) and keeps the main output, upsampled (bilinear) to the input size when the network returns it smaller. The
+wrapper also makes users' models that shadow ``nn.Module.modules`` (ESPNet sets ``self.modules = []``) usable:
+edgecv walks the wrapper, whose module tree torch builds from ``_modules``, never the user's attribute.
+
+Example::
+
+    net = SegmentationNet(build_segmenter("lraspp_mobilenet_v3_large", 11, {}))
+    net(torch.zeros(1, 3, 64, 64)).shape      # (1, 11, 64, 64)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgecv.errors import ModelError
+
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+@dataclass(frozen=True)
+class SegmenterEntry:
+    """A segmenter edgecv builds by name: its torchvision factory and default input."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    input_size: tuple[int, int] = (512, 512)
+    mean: tuple[float, float, float] = IMAGENET[0]
+    std: tuple[float, float, float] = IMAGENET[1]
+    resize: str = "stretch"
+    min_input_size: int = 32
+
+
+def _torchvision(name: str) -> Callable[..., nn.Module]:
+    def build(num_classes: int, **kwargs: Any) -> nn.Module:
+        from torchvision.models import segmentation
+
+        if name != "lraspp_mobilenet_v3_large":
+            kwargs.setdefault("aux_loss", False)  # the aux head only helps training and must not be exported
+        return getattr(segmentation, name)(weights=None, weights_backbone=None, num_classes=num_classes, **kwargs)
+
+    return build
+
+
+SEGMENTERS = {
+    name: SegmenterEntry(name, _torchvision(name))
+    for name in ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "fcn_resnet50")
+}
+"""The torchvision segmenters edgecv builds by name (random init: no weights are downloaded)."""
+
+
+def build_segmenter(arch: str, num_classes: int, kwargs: dict[str, Any]) -> nn.Module | None:
+    """``arch`` with ``num_classes`` output channels; None when it is not one of SEGMENTERS."""
+    entry = SEGMENTERS.get(arch)
+    if entry is None:
+        return None
+    try:
+        return entry.factory(num_classes, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{arch} cannot be built with model.kwargs {kwargs}: {exc}", field="model.kwargs") from exc
+
+
+def main_output(out: Any) -> torch.Tensor:
+    """The segmentation logits among a network's outputs: ``out`` of a dict, the first of a tuple, or the tensor."""
+    if isinstance(out, dict):
+        if "out" not in out and len(out) != 1:
+            raise ModelError(f"the segmenter returned a dict with {sorted(out)}; edgecv reads its 'out' entry "
+                             "(or its only one)", field="model.arch")
+        return out["out"] if "out" in out else next(iter(out.values()))
+    if isinstance(out, list | tuple):
+        return main_output(out[0])
+    if not isinstance(out, torch.Tensor) or out.dim() != 4:
+        raise ModelError(f"the segmenter returned {type(out).__name__} {getattr(out, 'shape', '')}, not (N, C, H, W) "
+                         "logits", field="model.arch")
+    return out
+
+
+class SegmentationNet(nn.Module):
+    """``net``'s main output as (N, C, H, W) logits at the input's height and width."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        logits = main_output(self.net(images))
+        if logits.shape[-2:] != images.shape[-2:]:
+            logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return logits
+
+
+def head_modules(model: nn.Module) -> list[nn.Module]:
+    """The modules producing the logits (torchvision's ``classifier``), or the last conv of a user's network."""
+    net = getattr(model, "net", model)
+    head = getattr(net, "classifier", None)
+    if isinstance(head, nn.Module):
+        return [head]
+    convs = [m for m in nn.Module.modules(net) if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+    return convs[-1:]

@@ -1,0 +1,56 @@
+"""Segmentation end to end, tiny: the quickstart recipe trains LR-ASPP briefly, exports, ONNX Runtime mIoU equals
+torch's; unsupported stages are refused before any work; the shared ESPNet (a user's model) loads and segments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from edgecv.api import compress
+from edgecv.errors import RecipeError
+from edgecv.recipe import load_recipe
+from tests.conftest import SHARED
+
+REPO = Path(__file__).resolve().parents[3]
+RECIPE = REPO / "recipes" / "quickstart-segmentation.yaml"
+TINY = ["model.input_size=48", "train.epochs=1", "train.max_batches_per_epoch=3", "train.batch_size=16",
+        "data.max_val_samples=24", "data.max_selection_samples=8", "export.parity.samples=8", "validate.runs=2",
+        "validate.warmup=1", "report.formats=[json,html]"]
+
+
+def test_quickstart_segmentation_onnx_miou_equals_torch(tmp_path: Path) -> None:
+    report = compress(load_recipe(RECIPE, [*TINY, f"output={tmp_path}"]))
+    row = next(v for v in report.validations if v.artifact == "trained-onnx")
+    assert row.metrics["torch_miou"] is not None and 0.0 < row.metrics["miou"] <= 100.0
+    assert abs(row.metrics["miou"] - row.metrics["torch_miou"]) < 1e-6
+    assert set(row.per_class) == {"background", *map(str, range(10))} and "pixel_accuracy" in row.metrics
+    parity = next(r for r in report.stages if r.kind == "export-onnx").metrics["parity"][0]
+    assert parity["passed"] and parity["confident_top1_agreement"] == 1.0 and abs(parity["top1_diff"]) < 1e-6
+    html = next(tmp_path.rglob("report.html")).read_text()
+    assert "Per-class IoU" in html
+
+
+@pytest.mark.parametrize("stage", ["{type: prune, target_macs: 0.6}", "{type: quantize, precision: int8}"])
+def test_unsupported_stages_refused(tmp_path: Path, stage: str) -> None:
+    with pytest.raises(RecipeError, match="not supported for segmentation yet; remove it"):
+        compress(load_recipe(RECIPE, [f"stages=[{stage}]", f"output={tmp_path}"]))
+    assert not list(tmp_path.rglob("manifest.json"))  # refused before a run folder was written
+
+
+def test_shared_espnet_segments_camvid(tmp_path: Path) -> None:
+    if not (SHARED / "models" / "espnet-camvid").is_dir() or not (SHARED / "data" / "camvid").is_dir():
+        pytest.skip("../shared/models/espnet-camvid or ../shared/data/camvid is not present")
+    from edgecv.evaluation import evaluate_torch
+    from edgecv.preflight import preflight
+    from edgecv.tasks import get_task
+
+    recipe = load_recipe(REPO / "recipes" / "camvid-espnet.yaml",
+                         [f"output={tmp_path}", "data.max_val_samples=3", "model.input_size=[176,240]"])
+    _, splits, pre, _, model = preflight(recipe)
+    assert pre.channel_order == "BGR" and pre.size == (176, 240) and len(splits.val) == 3
+    assert model(torch.zeros(1, 3, 176, 240)).shape == (1, 12, 176, 240)  # the void channel too
+    task = get_task("segmentation")
+    metrics = evaluate_torch(model, task.loader(splits.val, pre, 3), splits.labels, task=task)
+    assert metrics["miou"] > 40.0 and metrics["pixel_accuracy"] > 80.0  # a real segmenter, even at half size
