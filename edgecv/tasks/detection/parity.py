@@ -1,5 +1,9 @@
 """Parity of an exported detector with its torch parent: every raw output by name, and the decoded detections.
 
+A detection is compared by object, not by pixel: the same label at IoU >= 0.5 (score at least half), so INT8's
+few-pixel box jitter is not a disagreement while a lost or invented object is. With the images' boxes, the mAP of
+both models on them is judged too (``max_top1_diff``, points), as classification judges its top-1 difference.
+
 Example::
 
     result = detection_parity(torch_outputs, onnx_outputs, recipe.export.parity, ("trained", "trained-onnx"))
@@ -12,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecv.tasks.detection.metrics import coco_map
 from edgecv.tasks.detection.postprocess import box_iou, postprocess
 from edgecv.validate.parity import ParityResult, criteria_of
 
@@ -24,30 +29,40 @@ def _cosines(ref: np.ndarray, cand: np.ndarray) -> np.ndarray:
 
 CONFIDENT = 0.3
 """Detections scoring at least this are compared one by one; fainter ones may swap places by rounding."""
+SAME_OBJECT_IOU = 0.5
+"""Two detections of one label at this IoU are the same object (COCO's loosest match); the cosine criterion is
+what holds an FP32 export to the same numbers."""
 
 
-def _covered(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
-    """Every confident detection of ``a`` has one of ``b`` with its label at IoU >= 0.9 (score >= half its own)."""
+def _matched(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[int, int]:
+    """(confident detections of ``a``, how many of them ``b`` has: same label, IoU >= 0.5, score >= half)."""
+    confident = matched = 0
     for box, score, label in zip(a["boxes"], a["scores"], a["labels"], strict=True):
         if score < CONFIDENT:
             continue
+        confident += 1
         same = (b["labels"] == label) & (b["scores"] >= score / 2)
-        if not same.any() or box_iou(box, b["boxes"][same]).max() < 0.9:
-            return False
-    return True
+        matched += int(bool(same.any()) and float(box_iou(box, b["boxes"][same]).max()) >= SAME_OBJECT_IOU)
+    return confident, matched
 
 
-def _same_detections(ref: dict[str, np.ndarray], cand: dict[str, np.ndarray], index: int) -> bool:
-    a = postprocess(ref["boxes"][index], ref["scores"][index])
-    b = postprocess(cand["boxes"][index], cand["scores"][index])
-    return _covered(a, b) and _covered(b, a)
+def _decoded(outputs: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    return [postprocess(outputs["boxes"][i], outputs["scores"][i]) for i in range(len(outputs["boxes"]))]
+
+
+def _map(detections: list[dict[str, np.ndarray]], targets: list[Any], labels: list[str]) -> float:
+    truths = [{"boxes": np.asarray(t["boxes"], dtype=np.float64).reshape(-1, 4),
+               "labels": np.asarray(t["labels"], dtype=np.int64)} for t in targets]
+    return float(coco_map(truths, detections, labels)["map"])
 
 
 def detection_parity(
     reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], tolerance: Any, names: tuple[str, str],
-    *, judged_by: str | None = None,
+    *, judged_by: str | None = None, targets: list[Any] | None = None,
 ) -> ParityResult:
-    """Max-abs and per-sample cosine of each output; the share of images with the same detections after NMS."""
+    """Max-abs and per-sample cosine of each output; the share of confident detections (both ways) the other
+    model has too, after NMS; with ``targets``, the mAP of both (``top1_diff``: candidate minus reference, points,
+    judged by ``max_top1_diff``)."""
     tol = criteria_of(tolerance)
     missing = sorted(set(reference) - set(candidate))
     samples = len(next(iter(reference.values())))
@@ -55,8 +70,18 @@ def detection_parity(
     max_abs = max((float(d.max()) for d in diffs.values() if d.size), default=float("inf"))
     mean_abs = float(np.mean([d.mean() for d in diffs.values() if d.size])) if diffs else float("inf")
     min_cos = min((float(_cosines(reference[k], candidate[k]).min()) for k in diffs), default=0.0)
-    agreement = float(np.mean([_same_detections(reference, candidate, i) for i in range(samples)])) if not missing \
-        else 0.0
+    stats: dict[str, Any] = {}
+    agreement, confident = 0.0, 0
+    if not missing:
+        ref, cand = _decoded(reference), _decoded(candidate)
+        pairs = [_matched(a, b) for a, b in zip(ref, cand, strict=True)] + \
+            [_matched(b, a) for a, b in zip(ref, cand, strict=True)]
+        confident = sum(c for c, _ in pairs)
+        agreement = sum(m for _, m in pairs) / confident if confident else 1.0
+        if targets is not None and len(targets) == samples:
+            labels = [str(i) for i in range(reference["scores"].shape[-1])]
+            stats["reference_top1"], stats["candidate_top1"] = _map(ref, targets, labels), _map(cand, targets, labels)
+            stats["top1_diff"] = stats["candidate_top1"] - stats["reference_top1"]
     failed: list[tuple[str, str]] = []
     if missing:
         failed.append(("outputs", f"outputs {', '.join(missing)} missing from {names[1]}"))
@@ -65,13 +90,18 @@ def detection_parity(
     if tol.get("max_abs_diff") is not None and max_abs > tol["max_abs_diff"]:
         failed.append(("max_abs_diff", f"largest output difference {max_abs:.3g} > {tol['max_abs_diff']}"))
     if agreement < tol.get("min_top1_agreement", 1.0):
-        failed.append(("min_top1_agreement", f"same confident detections after NMS on {agreement:.4f} of "
-                       f"{samples} images < {tol.get('min_top1_agreement', 1.0)}"))
+        failed.append(("min_top1_agreement", f"{agreement:.4f} of {confident} confident detections found by the "
+                       f"other model < {tol.get('min_top1_agreement', 1.0)}"))
+    limit, delta = tol.get("max_top1_diff"), stats.get("top1_diff")
+    if limit is not None and delta is not None and abs(delta) > limit + 1e-9:
+        failed.append(("max_top1_diff", f"mAP {stats['candidate_top1']:.3f}% vs {stats['reference_top1']:.3f}%: "
+                       f"|diff| {abs(delta):.3f} > {limit:g} points on {samples} images"))
+    map_part = f", mAP diff {delta:+.3f} pt" if delta is not None else ""
     reason = "; ".join(r for _, r in failed) or (
-        f"{', '.join(diffs)}: max abs diff {max_abs:.3g}, lowest cosine {min_cos:.6f}; same confident detections "
-        f"after NMS on {agreement:.4f} of {samples} images")
+        f"{', '.join(diffs)}: max abs diff {max_abs:.3g}, lowest cosine {min_cos:.6f}; {agreement:.4f} of "
+        f"{confident} confident detections found by both{map_part}")
     return ParityResult(
         reference=names[0], candidate=names[1], samples=samples, max_abs_diff=max_abs, mean_abs_diff=mean_abs,
         min_cosine=min_cos, top1_agreement=agreement, passed=not failed, reason=reason, mode=tol.get("mode", "fail"),
-        failed=[f for f, _ in failed], tolerance=tol, judged_by=judged_by,
+        failed=[f for f, _ in failed], tolerance=tol, judged_by=judged_by, confident_samples=confident, **stats,
     )

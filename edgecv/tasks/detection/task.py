@@ -94,7 +94,7 @@ class DetectionTask(Task):
                names: tuple[str, str], *, judged_by: str | None = None, targets: Any = None) -> ParityResult | None:
         from edgecv.tasks.detection.parity import detection_parity
 
-        return detection_parity(reference, candidate, tolerance, names, judged_by=judged_by)
+        return detection_parity(reference, candidate, tolerance, names, judged_by=judged_by, targets=targets)
 
     def loss(self, outputs: Any, targets: Any, label_smoothing: float = 0.0) -> torch.Tensor:
         if not isinstance(outputs, dict):
