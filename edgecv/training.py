@@ -156,7 +156,9 @@ def train_model(
             images, targets = images.to(device), task.targets_to(targets, device)
             with torch.autocast(device.type, enabled=use_amp):
                 outputs = task.forward(model, images, targets)
-                loss = task_weight * task.loss(outputs, targets, label_smoothing=params.label_smoothing)
+                loss = torch.zeros((), device=device)
+                if task_weight:  # pure distillation (alpha 1) needs no label loss, nor a model that has one
+                    loss = task_weight * task.loss(outputs, targets, label_smoothing=params.label_smoothing)
                 if extra_loss is not None:
                     loss = loss + extra_loss(images, outputs, targets)
             optimizer.zero_grad(set_to_none=True)

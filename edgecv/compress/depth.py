@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -62,8 +63,12 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def _logits(model: nn.Module, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    return torch.cat([model(images[start : start + batch]) for start in range(0, len(images), batch)])
+def _logits(model: nn.Module, images: torch.Tensor, batch: int = 256) -> Any:
+    """The model's outputs on ``images`` in batches: one tensor, or a dict of them by name (a detector's)."""
+    parts = [model(images[start : start + batch]) for start in range(0, len(images), batch)]
+    if isinstance(parts[0], dict):
+        return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
+    return torch.cat(parts)
 
 
 def _divergence(reference: torch.Tensor, logits: torch.Tensor) -> float:

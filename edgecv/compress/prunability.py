@@ -16,9 +16,13 @@ from __future__ import annotations
 import copy
 import traceback
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from edgecv.tasks.base import Task
 
 DRY_RATIO = 0.2  # one step removing this fraction of every prunable layer: enough to reach every group
 
@@ -46,6 +50,16 @@ def output_count(model: nn.Module, example: torch.Tensor) -> int:
     return len(output) if isinstance(output, tuple | list) else 0
 
 
+def _named_outputs(model: nn.Module, example: torch.Tensor) -> bool:
+    """Whether ``model`` returns its outputs by name (a dict), which the task evaluates (a detector's boxes)."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        named = isinstance(model(example), dict)
+    model.train(was_training)
+    return named
+
+
 def _reason(exc: BaseException) -> str:
     """The known cause of a Torch-Pruning failure, else its type, message and where it was raised."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -68,19 +82,22 @@ class DryRun:
     macs_fraction: float | None = None
 
 
-def dry_run(model: nn.Module, example: torch.Tensor, *, ignored: list[str], round_to: int) -> DryRun:
-    """One pruning step of ``DRY_RATIO`` on a deep copy of ``model``, then a forward pass."""
+def dry_run(model: nn.Module, example: torch.Tensor, *, ignored: list[str], round_to: int,
+            task: Task | None = None) -> DryRun:
+    """One pruning step of ``DRY_RATIO`` on a deep copy of ``model``, then a forward pass; the ``task``'s
+    protected modules (its heads) kept whole, as the stage keeps them."""
     from edgecv.compress.pruning import ChannelPruner, named_modules
 
     count = output_count(model, example)
-    if count != 1:
+    if count != 1 and not _named_outputs(model, example):  # outputs by name are the task's (a detector's)
         return DryRun(f"the model returns {count} outputs; pruning (importance, BatchNorm re-estimation, val "
                       "metrics) takes one output tensor: return only the logits from forward, or remove the prune "
                       "stage")
     trial = copy.deepcopy(model).cpu().eval()
     try:
         pruner = ChannelPruner(trial, example, round_to=round_to, ratio=DRY_RATIO,
-                               ignored=named_modules(trial, ignored, "ignored_layers"))
+                               ignored=named_modules(trial, ignored, "ignored_layers"),
+                               heads=task.protected_modules(trial) if task is not None else None)
         pruner.prune_ratio()
         with torch.no_grad():
             trial(example)
@@ -89,9 +106,10 @@ def dry_run(model: nn.Module, example: torch.Tensor, *, ignored: list[str], roun
     return DryRun(None, trial, pruner.macs_fraction())
 
 
-def pruning_problem(model: nn.Module, example: torch.Tensor, *, ignored: list[str], round_to: int) -> str | None:
+def pruning_problem(model: nn.Module, example: torch.Tensor, *, ignored: list[str], round_to: int,
+                    task: Task | None = None) -> str | None:
     """Why the prune stage cannot prune ``model`` and what to do, in words, or None (dry run on a deep copy)."""
-    return dry_run(model, example, ignored=ignored, round_to=round_to).problem
+    return dry_run(model, example, ignored=ignored, round_to=round_to, task=task).problem
 
 
 def example_input(recipe: object) -> torch.Tensor:

@@ -160,11 +160,50 @@ def quantize_ptq(
         model = int8_activations(model)
     with descriptors_copy_as_atoms():
         quantized = nncf.quantize(model.eval(), calibration.dataset, subset_size=calibration.batches, **kwargs)
+    drop_dead_end_quantizers(quantized, model, next(iter(calibration.dataset.get_inference_data())))
     if scheme.quantize_conv_outputs:
         add_output_quantizers(quantized, calibration)  # ONNX Runtime fuses a conv only with its output quantized
     if scheme.signed_activations:
         force_signed_activations(quantized)
     return quantized.eval()
+
+
+def drop_dead_end_quantizers(quantized: nn.Module, model: nn.Module, example: torch.Tensor) -> list[str]:
+    """Remove the activation quantizers whose tensor never reaches a layer with weights; return their hook names.
+
+    Such a tensor only feeds float post-processing: a detector's box decoding, its anchors (shape arithmetic on
+    integers, which FakeQuantize cannot even export), a head's final activations. An INT8 kernel gains nothing
+    there, and an 8-bit grid on box coordinates costs accuracy, so they stay float whatever NNCF's node names
+    (torchvision detectors' ops carry none that an ignored scope could name).
+    """
+    from nncf.torch.function_hook.hook_storage import decode_hook_name
+    from nncf.torch.function_hook.nncf_graph.nncf_graph_builder import build_nncf_graph
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+
+    graph = build_nncf_graph(model.eval(), example)
+    feeds_weights: set[str] = set()
+    pending = [n for n in graph.get_all_nodes() if getattr(n.metatype, "weight_port_ids", None)]
+    while pending:
+        node = pending.pop()
+        if node.node_name in feeds_weights:
+            continue
+        feeds_weights.add(node.node_name)
+        pending.extend(e.from_node for e in graph.get_input_edges(node))
+    nodes = {n.node_name: n for n in graph.get_all_nodes()}
+    storage = get_hook_storage(quantized)
+    dropped = []
+    for name in quantizers(quantized):
+        kind, node_name, _ = decode_hook_name(name)
+        if node_name not in nodes:
+            continue
+        if kind == "pre_hooks":
+            reaches = node_name in feeds_weights
+        else:
+            reaches = any(e.to_node.node_name in feeds_weights for e in graph.get_output_edges(nodes[node_name]))
+        if not reaches:
+            storage.set_submodule(name, nn.Identity())
+            dropped.append(name)
+    return dropped
 
 
 def quantizers(model: nn.Module) -> dict[str, Any]:

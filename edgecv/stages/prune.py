@@ -122,8 +122,10 @@ class PruneStage(Stage):
         from edgecv.compress.prunability import example_input, pruning_problem
 
         round_to = params.round_to or max((d.channel_alignment for d in check.devices), default=8)
+        from edgecv.tasks import get_task
+
         problem = pruning_problem(check.model, example_input(check.recipe), ignored=params.ignored_layers,
-                                  round_to=round_to)
+                                  round_to=round_to, task=get_task(check.recipe.task))
         if problem is not None:
             raise RecipeError(f"key '{check.key}': {check.recipe.model.arch} cannot be channel-pruned: {problem}")
 

@@ -55,7 +55,8 @@ class FastestDetDecoder(nn.Module):
         half_w, half_h = sizes[:, 0] * (width / 2), sizes[:, 1] * (height / 2)
         boxes = torch.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], dim=-1)  # (N, H, W, 4)
         power = self.objectness_power
-        scores = raw[:, 0:1].clamp_min(0).pow(power) * raw[:, 5:].clamp_min(0).pow(1 - power)  # (N, C, H, W)
+        # a floor keeps pow's gradient finite where a probability underflowed to 0 (distillation trains through it)
+        scores = raw[:, 0:1].clamp_min(1e-12).pow(power) * raw[:, 5:].clamp_min(1e-12).pow(1 - power)
         return {"boxes": boxes.reshape(-1, grid_h * grid_w, 4),
                 "scores": scores.flatten(2).transpose(1, 2)}
 

@@ -111,6 +111,40 @@ def _module_helpers(net: nn.Module) -> None:
     net.transform = PassThroughTransform(1, 1, [0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
 
 
+class HeadDecoder(nn.Module):
+    """The head's regression and class logits -> boxes (xyxy input pixels, clamped) and class probabilities.
+
+    A module of its own so quantization keeps it in float (``edgecv_keep_float``): box decoding runs on
+    coordinates, which an 8-bit grid would coarsen, and on the anchors, which are constants.
+    """
+
+    edgecv_keep_float = True
+
+    def __init__(self, coder: nn.Module, scores: str) -> None:
+        super().__init__()
+        self.coder = coder
+        self.scores = scores
+
+    def forward(self, head: dict[str, torch.Tensor], anchors: torch.Tensor, height: int,
+                width: int) -> dict[str, torch.Tensor]:
+        n = head["cls_logits"].shape[0]
+        deltas = head["bbox_regression"].reshape(-1, 4)
+        expanded = anchors.repeat(n, 1)
+        flat = self.coder.decode(deltas, expanded) if isinstance(self.coder, det_utils.BoxLinearCoder) else \
+            self.coder.decode_single(deltas, expanded)
+        boxes = flat.reshape(n, -1, 4)
+        boxes = torch.stack([boxes[..., 0].clamp(0, width), boxes[..., 1].clamp(0, height),
+                             boxes[..., 2].clamp(0, width), boxes[..., 3].clamp(0, height)], dim=-1)
+        logits = head["cls_logits"]
+        if self.scores == "softmax":
+            probabilities = torch.softmax(logits, dim=-1)
+        elif self.scores == "sigmoid-centerness":
+            probabilities = torch.sqrt(torch.sigmoid(logits) * torch.sigmoid(head["bbox_ctrness"]))
+        else:
+            probabilities = torch.sigmoid(logits)
+        return {"boxes": boxes, "scores": probabilities[..., 1:]}
+
+
 class RawDetector(nn.Module):
     """A torchvision detector whose forward is the raw network plus box decoding (see the module docstring)."""
 
@@ -119,6 +153,8 @@ class RawDetector(nn.Module):
         _module_helpers(net)
         self.net = net
         self.scores = scores
+        self.decode = HeadDecoder(net.box_coder, scores)
+        net.anchor_generator.edgecv_keep_float = True  # shape arithmetic on constants: nothing to quantize
 
     def _anchors(self, height: int, width: int, sizes: list[tuple[int, int]]) -> torch.Tensor:
         """The anchors (priors) for this input size, from shapes only, so an export holds them as constants."""
@@ -133,24 +169,7 @@ class RawDetector(nn.Module):
         head = self.net.head(features)
         height, width = (int(s) for s in images.shape[-2:])
         anchors = self._anchors(height, width, [(int(f.shape[-2]), int(f.shape[-1])) for f in features])
-        anchors = anchors.to(images.device, images.dtype)
-        n = images.shape[0]
-        deltas = head["bbox_regression"].reshape(-1, 4)
-        expanded = anchors.repeat(n, 1)
-        coder = self.net.box_coder
-        flat = coder.decode(deltas, expanded) if isinstance(coder, det_utils.BoxLinearCoder) else \
-            coder.decode_single(deltas, expanded)
-        boxes = flat.reshape(n, -1, 4)
-        boxes = torch.stack([boxes[..., 0].clamp(0, width), boxes[..., 1].clamp(0, height),
-                             boxes[..., 2].clamp(0, width), boxes[..., 3].clamp(0, height)], dim=-1)
-        logits = head["cls_logits"]
-        if self.scores == "softmax":
-            probabilities = torch.softmax(logits, dim=-1)
-        elif self.scores == "sigmoid-centerness":
-            probabilities = torch.sqrt(torch.sigmoid(logits) * torch.sigmoid(head["bbox_ctrness"]))
-        else:
-            probabilities = torch.sigmoid(logits)
-        return {"boxes": boxes, "scores": probabilities[..., 1:]}
+        return self.decode(head, anchors.to(images.device, images.dtype), height, width)
 
     def losses(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """The torchvision model's training losses (its matching and loss terms) for one batch."""

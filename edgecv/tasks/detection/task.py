@@ -33,7 +33,7 @@ class DetectionTask(Task):
     metric = Metric(key="map", label="mAP", unit="%", higher_is_better=True)
     secondary_metrics = (Metric(key="map50", label="mAP@0.5", unit="%"),)
     deepstream_network_type = 0
-    unsupported_stages = {"prune": "pruning", "distill": "distillation", "deploy": "deploy bundles"}
+    unsupported_stages = {"deploy": "deploy bundles"}
 
     def load_datasets(self, section: Any) -> DataSplits:
         from edgecv.tasks.detection.data import load_detection_datasets
@@ -76,8 +76,11 @@ class DetectionTask(Task):
         return DETECTORS.get(arch)
 
     def forward(self, model: nn.Module, images: torch.Tensor, targets: Any) -> Any:
-        if model.training and hasattr(model, "losses"):
-            return model.losses(images, targets)
+        from edgecv.tasks.detection.distillation import DetectorForward
+
+        if model.training:  # the detector's own loss terms; its raw outputs only if distillation asks for them
+            losses = model.losses(images, targets) if hasattr(model, "losses") else None
+            return DetectorForward(model, images, losses)
         return model(images)
 
     def export_module(self, model: nn.Module) -> nn.Module:
@@ -97,16 +100,24 @@ class DetectionTask(Task):
         return detection_parity(reference, candidate, tolerance, names, judged_by=judged_by, targets=targets)
 
     def loss(self, outputs: Any, targets: Any, label_smoothing: float = 0.0) -> torch.Tensor:
-        if not isinstance(outputs, dict):
-            raise EdgecvError("detection training needs a model that returns its loss dict in train mode "
-                              "(a torchvision detector); use one of `edgecv models`' detectors")
-        return sum(outputs.values())  # type: ignore[return-value]
+        losses = getattr(outputs, "losses", outputs if isinstance(outputs, dict) else None)
+        if not losses:
+            raise EdgecvError("edgecv knows no training loss for this detector's output (a user's own detector): "
+                              "train it with its own code, or fine-tune it from a teacher only (distill with "
+                              "alpha: 1.0)")
+        return sum(losses.values())  # type: ignore[return-value]
 
-    def distill_loss(self, student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-        raise EdgecvError("distillation is not supported for detection yet; remove the distill stage")
+    def distill_loss(self, student: Any, teacher: Any, temperature: float) -> torch.Tensor:
+        """Anchor-wise score and box distillation (:mod:`edgecv.tasks.detection.distillation`); the outputs are
+        probabilities already, so ``temperature`` does not apply."""
+        from edgecv.tasks.detection.distillation import detection_kd
 
-    def divergence(self, reference: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
-        raise EdgecvError("depth pruning is not supported for detection yet; remove the prune stage")
+        return detection_kd(student, teacher)
+
+    def divergence(self, reference: Any, candidate: Any) -> torch.Tensor:
+        from edgecv.tasks.detection.distillation import detection_kd
+
+        return detection_kd(candidate, reference)
 
     def evaluator(self, labels: list[str]) -> Evaluator:
         from edgecv.tasks.detection.metrics import DetectionEvaluator
@@ -117,5 +128,14 @@ class DetectionTask(Task):
         return {key: round(float(metrics.get(key) or 0.0), 3) for key in ("map", "map50", "map75")}
 
     def protected_modules(self, model: nn.Module) -> list[nn.Module]:
-        head = getattr(getattr(model, "net", None), "head", None)
-        return [head] if head is not None else []
+        """The head (its outputs are the boxes and classes the decoding reads): torchvision's ``net.head``; in a
+        user's detector, every top-level module of the network whose name says head."""
+        from torch import nn
+
+        net = getattr(model, "net", None)
+        if net is None:
+            return []
+        head = getattr(net, "head", None)
+        if isinstance(head, nn.Module):
+            return [head]
+        return [module for name, module in net.named_children() if "head" in name.lower()]

@@ -29,6 +29,7 @@ model:
   channel_order: BGR
 data: {{max_val_samples: 12, max_selection_samples: 8, max_train_samples: 16}}
 stages:
+  - {{type: distill, epochs: 1, max_batches_per_epoch: 2, batch_size: 8, alpha: 1.0}}   # from the teacher alone
   - {{type: quantize, calibration_size: 8}}
 export: {{dynamic_batch: false, parity: {{samples: 8}}}}
 validate: {{devices: [host-cpu, jetson-orin-nano-8gb], batch_sizes: [1, 4], runs: 2, warmup: 1}}
@@ -63,6 +64,8 @@ def test_user_detector_int8_both_schemes(tmp_path: Path) -> None:
     fp32 = rows[("original-onnx", "host-cpu")]
     assert abs(fp32.metrics["map"] - fp32.metrics["torch_map"]) <= 0.1  # ONNX Runtime reproduces torch
     assert [r.batch for r in fp32.latency] == [1]  # a static-batch graph is timed at the batch it takes
+    distill = next(r for r in report.stages if r.kind == "distill")
+    assert distill.metrics["history"][0]["loss"] > 0  # the detection KD terms trained the student
     quantize = next(r for r in report.stages if r.kind == "quantize")
     assert quantize.metrics["batchnorm"]["folded"] == 4  # found in nn.Sequential: torch.fx cannot trace it
     schemes = {s["scheme"]: s for s in quantize.metrics["schemes"]}
@@ -76,6 +79,17 @@ def test_user_detector_int8_both_schemes(tmp_path: Path) -> None:
     tanh = [n for n in graph.node if n.op_type == "Tanh"]
     assert tanh and all(producers[n.input[0]].op_type != "DequantizeLinear" for n in tanh)  # decoding stays float
     assert ("int8-tensorrt", "jetson-orin-nano-8gb") in rows and ("int8-ort-cpu", "host-cpu") in rows
+
+
+def test_labels_loss_unknown_for_a_user_detector(tmp_path: Path) -> None:
+    with pytest.raises(EdgecvError, match=r"alpha: 1\.0"):
+        compress(_recipe(tmp_path, "stages=[{type: distill, epochs: 1, max_batches_per_epoch: 1, alpha: 0.5}]"))
+
+
+def test_channel_shuffle_pruning_refused_before_work(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="cannot be channel-pruned"):
+        compress(_recipe(tmp_path, "stages=[{type: prune, target_macs: 0.6}]"))
+    assert not (tmp_path / "runs").exists()
 
 
 def test_batch_baked_into_the_graph_names_the_fix(tmp_path: Path) -> None:
