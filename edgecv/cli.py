@@ -111,11 +111,21 @@ def devices_show(name: Annotated[str, typer.Argument(help="Profile name or YAML 
 
 @app.command()
 def models() -> None:
-    """Model names the zoo knows (plus any `package.module:factory`)."""
+    """Model names the zoo knows (plus any `package.module:factory`), the task-built detectors and segmenters, and
+    the output decodings a user's own detector can declare (`model.decoding`)."""
     from edgecv.models import model_names
+    from edgecv.tasks.detection.decoders import DECODERS
+    from edgecv.tasks.detection.models import DETECTORS
+    from edgecv.tasks.segmentation.models import SEGMENTERS
 
     for name in model_names():
         print(name)
+    for name in DETECTORS:
+        print(f"{name}  (task: detection)")
+    for name in SEGMENTERS:
+        print(f"{name}  (task: segmentation)")
+    for name in DECODERS:
+        print(f"decoding {name}  (model.decoding of a user's detector)")
 
 
 @app.command()

@@ -45,3 +45,14 @@ def test_decoder_names_and_float_scope() -> None:
     out = model(torch.rand(2, 3, 8, 12))
     assert out["boxes"].shape == (2, 96, 4) and out["scores"].shape == (2, 96, 2)
     assert float_scope_patterns(model) == ["^decode/.*"]  # NNCF leaves the decoding in float
+
+
+def test_models_command_lists_task_models_and_decodings() -> None:
+    from typer.testing import CliRunner
+
+    from edgecv.cli import app
+
+    result = CliRunner().invoke(app, ["models"])
+    assert result.exit_code == 0
+    assert "ssdlite320_mobilenet_v3_large  (task: detection)" in result.output
+    assert "decoding fastestdet" in result.output
