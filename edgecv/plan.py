@@ -122,6 +122,9 @@ def check_plan(recipe: Recipe, devices: list[DeviceProfile], model: nn.Module | 
         if stage.kind in task.unsupported_stages:
             raise RecipeError(f"key '{step.key}': {task.unsupported_stages[stage.kind]}: not supported for "
                               f"{task.name} yet; remove it")
+        problem = task.stage_problem(stage.kind, stage.params, model)
+        if problem is not None:
+            raise RecipeError(f"key '{step.key}': {problem}")
         if before and current not in stage.accepts:
             raise format_error(stage.kind, stage.accepts, current, made_by, step.key)
         stage.check(stage.params, StageCheck(recipe, devices, model, entry, step.key, list(before)))

@@ -109,6 +109,12 @@ class Task(ABC):
         one logits output)."""
         return model
 
+    def stage_problem(self, kind: str, params: Any, model: nn.Module | None) -> str | None:
+        """Why this task cannot run stage ``kind`` with ``params`` on ``model`` (checked before any work), or None.
+        ``unsupported_stages`` covers whole stage kinds; this, what depends on the model (a user's detector has
+        no known training loss)."""
+        return None
+
     def model_defaults(self, arch: str) -> Any:
         """Input size, mean, std (and ``resize``) of the task's own ``arch``, or None (the zoo's then apply)."""
         return None

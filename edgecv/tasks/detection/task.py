@@ -70,6 +70,27 @@ class DetectionTask(Task):
             return model
         return DecodedDetector(model, decoder_for(getattr(section, "decoding", None))).eval()
 
+    def stage_problem(self, kind: str, params: Any, model: nn.Module | None) -> str | None:
+        """Stages that need a label loss, which edgecv knows only for torchvision detectors (their own)."""
+        from edgecv.tasks.detection.decoders import DecodedDetector
+
+        if not isinstance(model, DecodedDetector):
+            return None
+        distill = getattr(params, "distill", None) if kind == "quantize" else params if kind == "distill" else None
+        label_weight = 1.0 - getattr(distill, "alpha", 0.0) if distill is not None else 1.0
+        needs_labels = {
+            "train": True,
+            "finetune": True,
+            "distill": label_weight > 0,
+            "prune": getattr(getattr(params, "finetune", None), "epochs", 0) > 0,
+            "quantize": getattr(params, "method", "ptq") == "qat" and label_weight > 0,
+        }.get(kind, False)
+        if needs_labels:
+            return ("edgecv knows no training loss for a user's own detector's output: train it with its own code, "
+                    "or learn from a teacher only (distill with alpha: 1.0; for QAT, distill with alpha 1.0; prune "
+                    "without finetune, then distill)")
+        return None
+
     def model_defaults(self, arch: str) -> Any:
         from edgecv.tasks.detection.models import DETECTORS
 

@@ -81,9 +81,12 @@ def test_user_detector_int8_both_schemes(tmp_path: Path) -> None:
     assert ("int8-tensorrt", "jetson-orin-nano-8gb") in rows and ("int8-ort-cpu", "host-cpu") in rows
 
 
-def test_labels_loss_unknown_for_a_user_detector(tmp_path: Path) -> None:
-    with pytest.raises(EdgecvError, match=r"alpha: 1\.0"):
-        compress(_recipe(tmp_path, "stages=[{type: distill, epochs: 1, max_batches_per_epoch: 1, alpha: 0.5}]"))
+@pytest.mark.parametrize("stage", ["{type: distill, epochs: 1, alpha: 0.5}", "{type: finetune, epochs: 1}",
+                                   "{type: prune, target_macs: 0.6, finetune: {epochs: 1}}"])
+def test_labels_loss_unknown_for_a_user_detector(tmp_path: Path, stage: str) -> None:
+    with pytest.raises(RecipeError, match=r"alpha: 1\.0"):
+        compress(_recipe(tmp_path, f"stages=[{stage}]"))
+    assert not (tmp_path / "runs").exists()  # refused before any work
 
 
 def test_channel_shuffle_pruning_refused_before_work(tmp_path: Path) -> None:
