@@ -316,8 +316,9 @@ def _widen_conv(graph: onnx.GraphProto, inits: dict[str, onnx.TensorProto], conv
     dq = next(n for n in graph.node if conv.input[1] in n.output)
     base = conv.name
     weight = _pad_axis(numpy_helper.to_array(inits[dq.input[0]]), axis, extra)
-    added = [numpy_helper.from_array(weight, f"{base}_w_widened")]
-    inputs = [f"{base}_w_widened", dq.input[1], dq.input[2]]
+    name = f"{base}_w_widened_{'out' if axis == 0 else 'in'}"  # a squeeze-excitation conv can be widened both ways
+    added = [numpy_helper.from_array(weight, name)]
+    inputs = [name, dq.input[1], dq.input[2]]
     if axis == 0:
         for index, fill in ((1, 1.0), (2, 0)):
             value = numpy_helper.to_array(inits[dq.input[index]])

@@ -31,6 +31,7 @@ from edgecv.quantize.nncf_ptq import Calibration, strip_quantized
 from edgecv.quantize.onnx_graph import layer_counts, ort_fusion
 from edgecv.quantize.qdq_rewrites import (
     fold_scalar_scaling,
+    integer_hard_sigmoid,
     quantize_gemm_bias,
     quantize_scalar_operands,
     sink_dequantize,
@@ -94,7 +95,8 @@ def quantize_to_onnx(
 
 
 def _rewrite(path: Path, int8_weights: bool) -> int:
-    """ONNX Runtime CPU form (``int8_weights``): int8 weight initializers, scalar scalings folded into
+    """ONNX Runtime CPU form (``int8_weights``): int8 weight initializers, hard-sigmoid gates as uint8 Clips on
+    aligned grids, scalar scalings folded into
     DequantizeLinear and scalar Add/Mul operands quantized (hard-swish as QLinearAdd/QLinearMul), DequantizeLinear
     sunk below value-moving ops feeding Adds and Gemms and below Concat/MaxPool, int32 Gemm biases (qdq_rewrites),
     conv channels padded to MLAS's fast int8 kernels (conv_alignment: whole depthwise regions widened in the weights
@@ -103,6 +105,7 @@ def _rewrite(path: Path, int8_weights: bool) -> int:
     count = 0
     if int8_weights:
         count = store_int8_weights(model)
+        integer_hard_sigmoid(model)
         fold_scalar_scaling(model)
         quantize_scalar_operands(model)
         sink_dequantize(model)
