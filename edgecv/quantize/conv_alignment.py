@@ -11,6 +11,11 @@ the zero point, its quantized output sliced back) and a dense conv zero input ch
     before:  x_q -> DequantizeLinear -> Conv(group=72, 72 filters) -> [Relu] -> QuantizeLinear -> y_q
     after:   x_q -> Pad(+8 channels, zero point) -> DequantizeLinear -> Conv(group=80, 8 zero filters) -> [Relu]
                  -> QuantizeLinear -> Slice(channels 0:72) -> y_q
+
+``widen_channel_regions`` runs first and does the same in the weights alone where it can: the dense conv writing
+those channels gets zero filters, the one reading them zero input weights, and everything between runs 80 wide
+(no Pad, no Slice at run time; MobileNetV3's 7 misaligned depthwise convs and EfficientNet's 6/10-channel
+squeeze-excitation convs). What it cannot widen (the RGB stem: its input is the graph's) gets the Pad/Slice.
 """
 
 from __future__ import annotations

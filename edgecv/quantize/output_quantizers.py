@@ -16,8 +16,10 @@ Two steps around ``nncf.quantize``:
    that reaches no quantizer (through at most a ReLU/ReLU6) and feeds no layer kept float, its min/max range
    measured on the calibration batches (the quantized model runs them, so each range sees the error of the layers
    before it; where every consumer is a hard-swish or hard-sigmoid, whose output is the same for all inputs <= -3,
-   the range starts at -3: finer steps, identical outputs), and a fixed-range quantizer on each sigmoid ([0, 1])
-   and ReLU6 ([0, 6]) output left float.
+   the range starts at -3: finer steps, identical outputs; before a hard-swish it is also aligned so that 3 is a
+   level, ``aligned_hard_sigmoid_range``, and the gate ``relu6(x + 3)`` then needs no quantizer: ONNX Runtime
+   computes it as a uint8 Clip), and a fixed-range quantizer on each sigmoid ([0, 1]) and other ReLU6 ([0, 6])
+   output left float.
 
 The torch fake-quantized model and its ONNX export hold the same Q/DQ, so parity keeps its meaning.
 

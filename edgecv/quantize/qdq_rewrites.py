@@ -320,11 +320,8 @@ def integer_hard_sigmoid(model: onnx.ModelProto) -> int:
         clip = users.get(add.output[0], [None])[0] if len(users.get(add.output[0], [])) == 1 else None
         if dq is None or not _per_tensor(dq, inits) or dq.op_type != "DequantizeLinear" or clip is None:
             continue
-        if clip.op_type != "Clip" or len(clip.input) != 3 or _scalar(inits, clip.input[1]) is None:
-            continue
-        if float(_scalar(inits, clip.input[1])) != 0.0 or _scalar(inits, clip.input[2]) is None:  # type: ignore[arg-type]
-            continue
-        if float(_scalar(inits, clip.input[2])) != 6.0 or len(users.get(clip.output[0], [])) != 1:  # type: ignore[arg-type]
+        bounds = [_scalar(inits, name) for name in clip.input[1:]] if clip.op_type == "Clip" else []
+        if [None if b is None else float(b) for b in bounds] != [0.0, 6.0] or len(users.get(clip.output[0], [])) != 1:
             continue
         div = users[clip.output[0]][0]
         if div.op_type != "Div" or div.input[0] != clip.output[0] or _constant_input(div, inits, 6.0) != 1:
