@@ -281,8 +281,9 @@ def profile_tables(results: dict[str, Any]) -> list[str]:
         total = {"fp32": sum(fp32.values()), "int8": sum(int8.values())}
         if not lines:
             lines += ["", "## Where batch-1 time goes (ONNX Runtime profiler, 1 thread, kernel ms per run)", "",
-                      "Sum of kernel times per op (convs by kind), same session as the timing above; shares of the "
-                      "total move far less with other load than wall times do."]
+                      "Sum of kernel times per op (convs by kind) over 100 runs in a separate 1-thread session right "
+                      "after the timing; the shares move far less with other load than wall times do, the absolute "
+                      "ms do not (compare FP32 with INT8 of one model only)."]
         lines += ["", f"**{key}**: FP32 {total['fp32']:.2f} ms, INT8 {total['int8']:.2f} ms "
                   f"({total['fp32'] / total['int8']:.2f}x)", "", "| op | FP32 ms | INT8 ms |", "|---|---|---|"]
         ops = sorted(set(fp32) | set(int8), key=lambda op: -max(fp32.get(op, 0), int8.get(op, 0)))
