@@ -145,7 +145,6 @@ def _pad_conv(graph: onnx.GraphProto, inits: dict[str, onnx.TensorProto], conv: 
             name=f"{base}_slice"))
 
 
-
 CHANNELWISE = frozenset({"QuantizeLinear", "DequantizeLinear", "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish",
                          "Identity", "GlobalAveragePool", "Add", "Mul", "Sub", "Div"})
 """Ops that compute each channel from the same channel only (Q/DQ only per-tensor, other operands scalar or alike)."""
@@ -153,7 +152,7 @@ CHANNELWISE = frozenset({"QuantizeLinear", "DequantizeLinear", "Relu", "Clip", "
 
 @dataclass
 class _Region:
-    """The tensors that carry one depthwise conv's channels, between the dense convs that write and read them."""
+    """The tensors that carry one set of misaligned channels, between the dense convs that write and read them."""
 
     channels: int
     tensors: set[str] = field(default_factory=set)
