@@ -26,12 +26,13 @@ from torch import nn
 from edgecv.artifacts import InputSpec, ModelArtifact, atomic_save, sha256_file
 from edgecv.errors import UnsupportedError, ValidationFailure
 from edgecv.export.onnx import choose_opset, export_onnx
-from edgecv.quantize.conv_alignment import align_conv_channels
+from edgecv.quantize.conv_alignment import align_conv_channels, widen_channel_regions
 from edgecv.quantize.int8_weights import compact, store_int8_weights
 from edgecv.quantize.nncf_ptq import Calibration, strip_quantized
 from edgecv.quantize.onnx_graph import layer_counts, ort_fusion
 from edgecv.quantize.qdq_rewrites import (
     fold_scalar_scaling,
+    integer_hard_sigmoid,
     quantize_gemm_bias,
     quantize_scalar_operands,
     sink_dequantize,
@@ -100,19 +101,23 @@ def quantize_to_onnx(
 
 
 def _rewrite(path: Path, int8_weights: bool) -> int:
-    """ONNX Runtime CPU form (``int8_weights``): int8 weight initializers, scalar scalings folded into
+    """ONNX Runtime CPU form (``int8_weights``): int8 weight initializers, hard-sigmoid gates as uint8 Clips on
+    aligned grids, scalar scalings folded into
     DequantizeLinear and scalar Add/Mul operands quantized (hard-swish as QLinearAdd/QLinearMul), DequantizeLinear
     sunk below value-moving ops feeding Adds and Gemms and below Concat/MaxPool, int32 Gemm biases (qdq_rewrites),
-    conv channels padded to MLAS's fast int8 kernels (conv_alignment); both schemes: compact names."""
+    conv channels padded to MLAS's fast int8 kernels (conv_alignment: whole depthwise regions widened in the weights
+    where possible, else Pad/Slice around the conv); both schemes: compact names."""
     model = onnx.load(str(path))
     count = 0
     if int8_weights:
         count = store_int8_weights(model)
+        integer_hard_sigmoid(model)
         fold_scalar_scaling(model)
         quantize_scalar_operands(model)
         sink_dequantize(model)
         sink_dequantize_through(model)
         quantize_gemm_bias(model)
+        widen_channel_regions(model)
         align_conv_channels(model)
     compact(model)
     onnx.checker.check_model(model)

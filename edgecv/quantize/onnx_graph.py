@@ -31,6 +31,8 @@ FREE_OPS = ("Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Shape")
 MOVERS = ("Pad", "Slice", "Concat", "Gather", "Split", "MaxPool", "NhwcMaxPool", "Expand", "Tile", "Transpose",
           "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "ReorderInput", "ReorderOutput")
 """Ops that move values: they run on uint8 when their input is quantized, and count as float ops only if it is not."""
+INTEGER_OPS = (*MOVERS, "Clip")
+"""Ops that run on uint8 when their input is quantized (Clip: an aligned hard-sigmoid gate, exact on the integers)."""
 UINT8_OUT = ("QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool",
              "QLinearAveragePool", "QLinearConcat", "QLinearSigmoid", "QLinearLeakyRelu", "QuantizeLinear")
 """Kernels whose output is quantized (QGemm and the integer-accumulating kernels may output float)."""
@@ -41,7 +43,7 @@ def _float_ops(nodes: list[onnx.NodeProto]) -> Counter[str]:
     quantized: set[str] = set()
     found: Counter[str] = Counter()
     for node in nodes:  # the optimized graph is topologically sorted
-        if node.op_type in UINT8_OUT or (node.op_type in MOVERS and node.input and node.input[0] in quantized):
+        if node.op_type in UINT8_OUT or (node.op_type in INTEGER_OPS and node.input and node.input[0] in quantized):
             quantized.update(node.output)
         elif node.op_type not in (*QUANTIZED_KERNELS, *QDQ_OPS, *LAYOUT_OPS, *FREE_OPS):
             found[node.op_type] += 1

@@ -16,8 +16,10 @@ Two steps around ``nncf.quantize``:
    that reaches no quantizer (through at most a ReLU/ReLU6) and feeds no layer kept float, its min/max range
    measured on the calibration batches (the quantized model runs them, so each range sees the error of the layers
    before it; where every consumer is a hard-swish or hard-sigmoid, whose output is the same for all inputs <= -3,
-   the range starts at -3: finer steps, identical outputs), and a fixed-range quantizer on each sigmoid ([0, 1])
-   and ReLU6 ([0, 6]) output left float.
+   the range starts at -3: finer steps, identical outputs; before a hard-swish it is also aligned so that 3 is a
+   level, ``aligned_hard_sigmoid_range``, and the gate ``relu6(x + 3)`` then needs no quantizer: ONNX Runtime
+   computes it as a uint8 Clip), and a fixed-range quantizer on each sigmoid ([0, 1]) and other ReLU6 ([0, 6])
+   output left float.
 
 The torch fake-quantized model and its ONNX export hold the same Q/DQ, so parity keeps its meaning.
 
@@ -42,6 +44,8 @@ FOLDED_BEFORE_Q = frozenset({"relu", "relu_", "relu6", "hardtanh", "hardtanh_"})
 """Activations ONNX Runtime removes between a conv and its QuantizeLinear (ReluQuantFusion, ClipQuantFusion)."""
 FIXED_RANGES = {"sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0), "relu6": (0.0, 6.0), "hardtanh": (0.0, 6.0)}
 """Ops with a known output range, quantized over it when NNCF left their output float."""
+HARD_SIGMOID_FLOOR = -3.0
+"""Where a hard-swish/hard-sigmoid input's range starts: the output is the same for every input <= -3."""
 
 
 class Int8SiLU(nn.Module):
@@ -110,10 +114,13 @@ def _weight_quantized(node: Any, hooked: set[str]) -> bool:
     return any(h.startswith(f"pre_hooks.{node.node_name}__1.") for h in hooked)
 
 
-def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[float, float, bool]]:
-    """Op name -> (lowest, highest, fixed) for each output to quantize (see the module docstring).
+def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[float, float, bool, str | None]]:
+    """Op name -> (lowest, highest, fixed, source) for each output to quantize (see the module docstring).
 
-    ``fixed`` ranges are used as they are; the others clamp the measured min/max.
+    ``fixed`` ranges are used as they are; the others clamp the measured min/max. ``source``: for the ReLU6 of an
+    ``Int8Hardswish``/``Int8Hardsigmoid`` whose input is a conv output quantized here, that conv's op name (the
+    gate needs no quantizer of its own when that conv's range is aligned: ``aligned_hard_sigmoid_range``), None
+    for the others.
     """
     from nncf.torch.function_hook.nncf_graph.nncf_graph_builder import build_nncf_graph
     from nncf.torch.graph import operator_metatypes as om
@@ -125,7 +132,7 @@ def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tu
     weighted = (*convs, om.PTLinearMetatype, om.PTMatMulMetatype)
     hooked = set(quantizers(model))
     graph = build_nncf_graph(model, example)
-    found: dict[str, tuple[float, float, bool]] = {}
+    found: dict[str, tuple[float, float, bool, str | None]] = {}
     for node in graph.get_all_nodes():
         consumers = graph.get_next_nodes(node)
         if consumers and all(_is_quantizer(n) for n in consumers):
@@ -134,7 +141,7 @@ def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tu
         if op in FIXED_RANGES:  # a gate or hard-swish's ReLU6 (x * gate, relu6(...) / 6), not a model output
             gate = consumers and all(_op(n).startswith(("mul", "div", "truediv")) for n in consumers)
             if gate and (op not in ("relu6", "hardtanh") or _hard_swish_input(model, [node])):  # (0, 6): ours only
-                found[node.node_name] = (*FIXED_RANGES[op], True)
+                found[node.node_name] = (*FIXED_RANGES[op], True, _gate_source(model, graph, node))
             continue
         if node.metatype not in convs or not _weight_quantized(node, hooked):
             continue
@@ -145,8 +152,42 @@ def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tu
             continue
         if any(n.metatype in weighted and not _weight_quantized(n, hooked) for n in nexts):
             continue  # it feeds a layer kept float (accuracy control, an ignored scope): its input stays float too
-        found[node.node_name] = (-3.0 if _hard_swish_input(model, consumers) else -math.inf, math.inf, False)
+        found[node.node_name] = (HARD_SIGMOID_FLOOR if _hard_swish_input(model, consumers) else -math.inf, math.inf,
+                                 False, None)
+    for name, (low, high, fixed, source) in found.items():  # a gate's source counts only if quantized here
+        if source is not None and (source not in found or found[source][0] != HARD_SIGMOID_FLOOR):
+            found[name] = (low, high, fixed, None)
     return found
+
+
+def _gate_source(model: nn.Module, graph: Any, relu6: Any) -> str | None:
+    """The op feeding ``x + 3`` in the ``relu6(x + 3)`` of an ``Int8Hardswish``, if there is one.
+
+    Only hard-swish: a hard-sigmoid's gate (squeeze-excitation) gets NNCF's own [0, 1] quantizer, which the
+    [0, 6] grid divided by 6 matches (ONNX Runtime drops that DQ -> Q pair), an aligned input's grid does not.
+    """
+    try:
+        if not isinstance(model.get_submodule(relu6.node_name.rsplit("/", 2)[0].replace("/", ".")), Int8Hardswish):
+            return None
+    except AttributeError:
+        return None
+    adds = graph.get_previous_nodes(relu6)
+    if len(adds) != 1 or not _op(adds[0]).startswith("add"):
+        return None
+    inputs = [n for n in graph.get_previous_nodes(adds[0]) if not _is_quantizer(n)]
+    return inputs[0].node_name if len(inputs) == 1 else None
+
+
+def aligned_hard_sigmoid_range(high: float) -> tuple[float, float] | None:
+    """A range [-3, high'] (high' >= high) whose uint8 grid holds -3 at level 0 and 3 at a level z = 3 / scale.
+
+    Then ``x + 3 = scale * x_q`` exactly and ``relu6(x + 3) = scale * min(x_q, 2z)``: ONNX Runtime computes a
+    hard-sigmoid gate with an integer Clip on the uint8 tensor (:func:`edgecv.quantize.qdq_rewrites.
+    integer_hard_sigmoid`) instead of a QLinearAdd into a [0, 6] quantizer, and the gate is exact on the input's
+    grid (no second rounding). None when ``high`` is so large that no such grid covers it.
+    """
+    z = math.floor(255 * -HARD_SIGMOID_FLOOR / (max(high, 0.0) - HARD_SIGMOID_FLOOR))
+    return (HARD_SIGMOID_FLOOR, 255 * -HARD_SIGMOID_FLOOR / z + HARD_SIGMOID_FLOOR) if z >= 1 else None
 
 
 class _MinMax(nn.Module):
@@ -189,14 +230,20 @@ def add_output_quantizers(model: nn.Module, calibration: Any) -> list[str]:
                      and "post_hooks." in name and tuple(q.scale_shape) == (1,)), None)
     example = next(iter(calibration.dataset.get_inference_data()))
     targets = unquantized_outputs(model, example) if template is not None else {}
-    to_measure = [name for name, (*_, fixed) in targets.items() if not fixed]
+    to_measure = [name for name, (_, _, fixed, _) in targets.items() if not fixed]
     measured = _ranges(model, to_measure, calibration) if to_measure else {}
-    for name, (floor, ceiling, fixed) in targets.items():
+    aligned = {source: aligned_hard_sigmoid_range(measured[source][1]) for *_, source in targets.values() if source}
+    added = []
+    for name, (floor, ceiling, fixed, source) in targets.items():
+        if source is not None and aligned.get(source):
+            continue  # relu6(x + 3) is exact on x's aligned grid: ONNX Runtime clips the uint8 tensor
         low, high = (floor, ceiling) if fixed else measured[name]
         low, high = min(max(low, floor), 0.0), max(min(high, ceiling), 0.0)
         high = max(high, low + 1e-6)
+        low, high = aligned.get(name) or (low, high)
         quantizer = copy.deepcopy(template)
         quantizer.input_low = nn.Parameter(torch.tensor([low], dtype=torch.float32))
         quantizer.input_range = nn.Parameter(torch.tensor([high - low - quantizer.eps], dtype=torch.float32))
         register_post_function_hook(model, name, 0, quantizer)
-    return list(targets)
+        added.append(name)
+    return added

@@ -22,14 +22,14 @@ class TinyMobileNetV3(nn.Module):
     """Stem conv-BN-hard-swish, an inverted residual (expand, depthwise, SE with hard-sigmoid, project), head:
     MobileNetV3's ops (torchvision's block has the same structure)."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 32, squeeze: int = 8) -> None:
         super().__init__()
         self.stem = nn.Sequential(*conv_bn(3, 16, 3, 2), nn.Hardswish())
-        self.expand = nn.Sequential(*conv_bn(16, 32), nn.Hardswish())
-        self.depthwise = nn.Sequential(*conv_bn(32, 32, 3, groups=32), nn.Hardswish())
-        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(32, 8, 1), nn.ReLU(), nn.Conv2d(8, 32, 1),
-                                nn.Hardsigmoid())
-        self.project = nn.Sequential(*conv_bn(32, 16))
+        self.expand = nn.Sequential(*conv_bn(16, width), nn.Hardswish())
+        self.depthwise = nn.Sequential(*conv_bn(width, width, 3, groups=width), nn.Hardswish())
+        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(width, squeeze, 1), nn.ReLU(),
+                                nn.Conv2d(squeeze, width, 1), nn.Hardsigmoid())
+        self.project = nn.Sequential(*conv_bn(width, 16))
         self.head = nn.Linear(16, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -73,8 +73,10 @@ def test_every_conv_and_activation_runs_in_int8(quantized: Quantized) -> None:
     # stem (RGB input padded to 4 channels), expand, depthwise (32 channels), SE's two convs and project: all
     # QLinearConv. Without issue 10's output quantizers and activation rewrites only the project conv fused (1 of 6).
     assert (fusion["convs"], fusion.get("QLinearConv", 0), fusion["float_convs"]) == (6, 6, 0), fusion["ops"]
-    # hard-swish x3 as QLinearAdd(x, 3) + QLinearMul, SE's hard-sigmoid as QLinearAdd, the residual as QLinearAdd
-    assert (fusion.get("QLinearAdd"), fusion.get("QLinearMul"), fusion.get("QLinearGlobalAveragePool")) == (5, 4, 2)
+    # hard-swish x3 as a uint8 Clip (its input's grid aligned to -3) + QLinearMul, SE's hard-sigmoid as QLinearAdd
+    # into a [0, 6] quantizer, the residual as QLinearAdd
+    assert (fusion.get("QLinearAdd"), fusion.get("QLinearMul"), fusion.get("QLinearGlobalAveragePool")) == (2, 4, 2)
+    assert fusion["ops"].get("Clip") == 3
     assert fusion["float_ops"] == {}, fusion["float_ops"]  # the stem's channel Pad runs on uint8
     assert fusion["qdq"] <= 3
 
