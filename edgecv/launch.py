@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -66,12 +67,14 @@ def launch(nproc: int, argv: list[str]) -> int:
     )
     if "OMP_NUM_THREADS" not in os.environ:  # torchrun's own default: one thread each, unless the user says
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the ranks and we say what failed
     try:
         elastic_launch(config, sys.executable)("-m", "edgecv", *argv)
     except ChildFailedError as exc:
-        first = min(exc.failures.values(), key=lambda f: (f.timestamp, f.rank))
+        # a rank that exited with an error, before the ones torchrun then stopped with a signal
+        rank, first = min(exc.failures.items(), key=lambda item: (item[1].exitcode <= 0, item[1].timestamp, item[0]))
         code = first.exitcode if first.exitcode and first.exitcode > 0 else 1
-        print(f"error: rank {first.rank} of {nproc} failed (exit code {first.exitcode}); its own error line is "
-              "above; torchrun stopped the other ranks", file=sys.stderr)
+        print(f"error: rank {rank} of {nproc} failed (exit code {first.exitcode}); its own error line is above; "
+              "torchrun stopped the other ranks", file=sys.stderr)
         return code
     return 0

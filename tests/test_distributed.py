@@ -1,0 +1,96 @@
+"""Multi-process training (torch.distributed, Gloo on the CPU): the batch/lr plan, and a real 2-process run of a
+train + distill + QAT recipe against a 1-process run of the same recipe (same effective batch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgecv import distributed
+from edgecv.errors import RecipeError
+from edgecv.stages.params import TrainParams
+from edgecv.training import parallel_plan
+from tests.conftest import REPO, write_recipe
+
+STAGES = [
+    {"type": "distill", "epochs": 1, "lr": 0.02, "temperature": 2.0, "alpha": 0.5},
+    {"type": "quantize", "precision": "int8", "method": "qat", "qat": {"epochs": 1, "lr": 0.0005, "batch_size": 16}},
+]
+
+
+def test_global_batch_splits_over_processes_and_per_process_batch_scales_lr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(distributed, "world_size", lambda: 4)
+    glob = parallel_plan(TrainParams(lr=0.1, lr_scaling="linear"), 64)
+    assert (glob.per_process_batch, glob.effective_batch, glob.lr) == (16, 64, 0.1)  # global: nothing to scale
+    per = parallel_plan(TrainParams(lr=0.1, batch_size_is="per-process", lr_scaling="linear"), 64)
+    assert (per.per_process_batch, per.effective_batch, per.lr) == (64, 256, pytest.approx(0.4))
+    kept = parallel_plan(TrainParams(lr=0.1, batch_size_is="per-process"), 64)
+    assert kept.lr == 0.1
+    with pytest.raises(RecipeError, match=r"batch_size 30 .* does not split over 4 processes: use a multiple of 4"):
+        parallel_plan(TrainParams(), 30)
+
+
+def test_one_process_plan_is_the_recipe_as_written() -> None:
+    plan = parallel_plan(TrainParams(lr=0.05, batch_size_is="per-process", lr_scaling="linear"), 32)
+    assert (plan.processes, plan.per_process_batch, plan.effective_batch, plan.lr) == (1, 32, 32, 0.05)
+
+
+def _compress(recipe: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "edgecv", "-q", "compress", str(recipe), *extra], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _trained_stages(run: Path) -> dict[str, dict]:
+    metrics = {}
+    for stage in ("01-train", "02-distill", "03-quantize"):
+        metrics[stage] = json.loads((run / stage / "stage.json").read_text())["metrics"]
+    return metrics
+
+
+def _val_top1(run: Path) -> dict[str, float]:
+    report = json.loads((run / "report.json").read_text())
+    return {v["artifact"]: v["metrics"]["top1"] for v in report["validations"]}
+
+
+def test_two_gloo_processes_train_distill_and_qat_like_one(tmp_path: Path) -> None:
+    """2 processes (edgecv compress --nproc-per-node 2) vs 1, the same recipe and effective batch: one run folder,
+    rank 0's final weights on both ranks after every training loop, and val top-1 within 5 points."""
+    sections = {"train": {"epochs": 4, "lr": 0.05}, "stages": STAGES, "report": {"formats": ["json"]},
+                "validate": {"devices": ["host-cpu"], "batch_sizes": [1], "warmup": 1, "runs": 2}}
+    (tmp_path / "two").mkdir()
+    (tmp_path / "one").mkdir()
+    two, one = write_recipe(tmp_path / "two", **sections), write_recipe(tmp_path / "one", **sections)
+    done = _compress(two, "--nproc-per-node", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = list((tmp_path / "two" / "runs" / "tiny").iterdir())
+    assert len(runs) == 1 and not (runs[0] / ".lock").exists()
+    for stage, m in _trained_stages(runs[0]).items():
+        record = m.get("distributed") or m["schemes"][0]["qat"]["distributed"]
+        assert record["processes"] == 2 and record["backend"] == "gloo", stage
+        assert record["effective_batch"] == 2 * record["per_process_batch"], stage
+        digests = record["weights_sha256_by_rank"]
+        assert len(digests) == 2 and digests[0] == digests[1], stage
+    single = _compress(one)
+    assert single.returncode == 0, single.stderr[-2000:]
+    (run_one,) = (tmp_path / "one" / "runs" / "tiny").iterdir()
+    assert "distributed" not in _trained_stages(run_one)["01-train"]
+    top1_two, top1_one = _val_top1(runs[0]), _val_top1(run_one)
+    assert set(top1_two) == set(top1_one) and len(top1_one) == 3
+    for artifact, value in top1_one.items():
+        assert abs(top1_two[artifact] - value) <= 5.0, (artifact, top1_two[artifact], value)
+        assert value > 70, (artifact, value)  # both actually learned
+
+
+def test_a_failing_rank_fails_the_run_with_one_line_naming_it(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, train={"epochs": 1, "batch_size": 31})
+    done = _compress(recipe, "--nproc-per-node", "2")
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert any("rank 0/2" in line and "batch_size 31" in line and "use a multiple of 2" in line for line in lines)
+    assert any(line.startswith("error: rank ") and "failed (exit code 2)" in line for line in lines)
