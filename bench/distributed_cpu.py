@@ -2,12 +2,13 @@
 
 Each configuration is launched with torchrun (``python -m torch.distributed.run --standalone``) and trains
 ResNet-20 on the embedded digits at 32x32 with the same global batch (``batch_size_is: global``), through
-:func:`edgecv.training.train_model`, the loop every training stage uses. Both configurations get the whole machine:
-1 process with all cores as torch threads, N processes with cores/N threads each. Images per second is the
-train-split images of an epoch over that epoch's wall time (which includes rank 0's selection-split evaluation);
-the last epoch is reported (the first one warms up).
+:func:`edgecv.training.train_model`, the loop every training stage uses. A configuration is processes x torch
+threads per process (``OMP_NUM_THREADS``): 1x2 gives one process the whole 2-core machine, 2x1 splits it, 1x1 tells
+how much of a difference is the thread count rather than the processes. Images per second is the train-split
+images of an epoch over that epoch's wall time (which includes rank 0's selection-split evaluation); the last epoch
+is reported (the first one warms up).
 
-    .venv/bin/python bench/distributed_cpu.py --processes 1,2 --epochs 3     # ~3 min on 2 cores
+    .venv/bin/python bench/distributed_cpu.py --configs 1x2,1x1,2x1 --epochs 3     # ~5 min on 2 cores
 
 Writes bench/results/distributed_cpu.json and .md. No GPU here: the NCCL path is not measured.
 """
@@ -61,12 +62,11 @@ def worker(epochs: int, batch: int, samples: int, out: Path) -> None:
             }))
 
 
-def run(processes: int, epochs: int, batch: int, samples: int) -> dict:
+def run(processes: int, threads: int, epochs: int, batch: int, samples: int) -> dict:
     """Launch one configuration under torchrun and read its measurement back."""
-    cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // processes)),
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads),
                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
@@ -80,7 +80,7 @@ def run(processes: int, epochs: int, batch: int, samples: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--processes", default="1,2")
+    parser.add_argument("--configs", default="1x2,1x1,2x1", help="processes x threads, comma-separated")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--samples", type=int, default=1200)
@@ -90,7 +90,8 @@ def main() -> None:
     if args.worker:
         worker(args.epochs, args.batch, args.samples, args.out)
         return
-    rows = [run(int(n), args.epochs, args.batch, args.samples) for n in args.processes.split(",")]
+    configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")]
+    rows = [run(n, t, args.epochs, args.batch, args.samples) for n, t in configs]
     base = rows[0]["images_per_second"]
     for row in rows:
         row["speedup_vs_first"] = round(row["images_per_second"] / base, 2)

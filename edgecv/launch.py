@@ -20,7 +20,9 @@ from pathlib import Path
 
 from edgecv import distributed
 from edgecv.errors import EdgecvError, StageFailure
+from edgecv.recipe import Recipe
 from edgecv.report.schema import Report
+from edgecv.stages.params import TrainParams
 
 
 def compress_ranked(recipe: Path, overrides: list[str], *, resume: bool) -> Report | None:
@@ -37,6 +39,7 @@ def compress_ranked(recipe: Path, overrides: list[str], *, resume: bool) -> Repo
         where = f"rank {distributed.rank()}/{distributed.world_size()}"
         try:
             loaded = load_recipe(recipe, overrides)
+            check_parallel(loaded)
             if not distributed.is_main():
                 set_verbosity(quiet=True)  # rank 0 tells the story
                 serve(loaded)
@@ -53,6 +56,44 @@ def compress_ranked(recipe: Path, overrides: list[str], *, resume: bool) -> Repo
         except Exception as exc:
             reason = (str(exc).strip().splitlines() or [""])[0][:300]
             raise StageFailure(f"{where}: {type(exc).__name__}: {reason}") from exc
+
+
+def training_sections(recipe: Recipe) -> list[tuple[str, TrainParams]]:
+    """Every training loop's settings in a recipe with their key: ``train``, ``stages[i]`` (finetune, distill),
+    ``stages[i].finetune`` (prune) and ``stages[i].qat`` (quantize with method qat, its default when unset)."""
+    from edgecv.quantize.qat import DEFAULT_QAT
+
+    found: list[tuple[str, TrainParams]] = [("train", recipe.train)] if recipe.train.epochs > 0 else []
+    for index, stage in enumerate(recipe.stages):
+        key = f"stages[{index}]"
+        if isinstance(stage, TrainParams):
+            found.append((key, stage))
+        for name in ("finetune", "qat"):
+            value = getattr(stage, name, None)
+            if name == "qat" and value is None and getattr(stage, "method", None) == "qat":
+                value = DEFAULT_QAT
+            if isinstance(value, TrainParams):
+                found.append((f"{key}.{name}", value))
+    return found
+
+
+def check_parallel(recipe: Recipe) -> None:
+    """Before any work, on every rank: each training section's batch splits over the processes, and
+    ``sync_batchnorm`` only where GPUs are; a RecipeError naming the key otherwise."""
+    import torch
+
+    from edgecv.errors import RecipeError
+    from edgecv.training import parallel_plan
+
+    source = recipe.source or "recipe"
+    for key, params in training_sections(recipe):
+        try:
+            parallel_plan(params, params.batch_size or recipe.data.batch_size)
+        except RecipeError as exc:
+            raise RecipeError(f"{source}: key '{key}.batch_size': {exc}") from exc
+        if params.sync_batchnorm and not torch.cuda.is_available():
+            raise RecipeError(f"{source}: key '{key}.sync_batchnorm': SyncBatchNorm needs GPUs (torch's does not run "
+                              "on the CPU); set it false for a Gloo/CPU run")
 
 
 def launch(nproc: int, argv: list[str]) -> int:

@@ -40,6 +40,19 @@ def test_one_process_plan_is_the_recipe_as_written() -> None:
     assert (plan.processes, plan.per_process_batch, plan.effective_batch, plan.lr) == (1, 32, 32, 0.05)
 
 
+def test_every_training_section_of_a_recipe_is_found_with_its_key(tmp_path: Path) -> None:
+    from edgecv.launch import training_sections
+    from edgecv.recipe import load_recipe
+
+    recipe = load_recipe(write_recipe(tmp_path, stages=[
+        {"type": "prune", "target_macs": 0.5, "finetune": {"epochs": 1}},
+        {"type": "distill", "epochs": 1},
+        {"type": "quantize", "precision": "int8", "method": "qat"},
+    ]))
+    keys = [key for key, _ in training_sections(recipe)]
+    assert keys == ["train", "stages[0].finetune", "stages[1]", "stages[2].qat"]
+
+
 def _compress(recipe: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-m", "edgecv", "-q", "compress", str(recipe), *extra], cwd=REPO, env=env,
@@ -62,6 +75,7 @@ def test_two_gloo_processes_train_distill_and_qat_like_one(tmp_path: Path) -> No
     """2 processes (edgecv compress --nproc-per-node 2) vs 1, the same recipe and effective batch: one run folder,
     rank 0's final weights on both ranks after every training loop, and val top-1 within 5 points."""
     sections = {"train": {"epochs": 4, "lr": 0.05}, "stages": STAGES, "report": {"formats": ["json"]},
+                "threads": {"torch": 1},
                 "validate": {"devices": ["host-cpu"], "batch_sizes": [1], "warmup": 1, "runs": 2}}
     (tmp_path / "two").mkdir()
     (tmp_path / "one").mkdir()
@@ -88,9 +102,42 @@ def test_two_gloo_processes_train_distill_and_qat_like_one(tmp_path: Path) -> No
 
 
 def test_a_failing_rank_fails_the_run_with_one_line_naming_it(tmp_path: Path) -> None:
-    recipe = write_recipe(tmp_path, train={"epochs": 1, "batch_size": 31})
+    """A batch that does not split over 2 processes is refused before any work, naming the key and the fix."""
+    recipe = write_recipe(tmp_path, stages=[{"type": "distill", "epochs": 1, "batch_size": 31}])
     done = _compress(recipe, "--nproc-per-node", "2")
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert any("rank 0/2" in line and "batch_size 31" in line and "use a multiple of 2" in line for line in lines)
+    assert any("rank 0/2" in line and "key 'stages[0].batch_size'" in line and "batch_size 31" in line
+               and "use a multiple of 2" in line for line in lines), lines
+    assert not (tmp_path / "runs").exists()  # refused before a run folder was written
     assert any(line.startswith("error: rank ") and "failed (exit code 2)" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_a_one_process_run_resumes_on_two_processes_from_its_last_epoch(tmp_path: Path) -> None:
+    """--resume continues an interrupted training stage from last.pt on a different process count."""
+    import torch
+
+    recipe = write_recipe(tmp_path, train={"epochs": 2, "lr": 0.05}, threads={"torch": 1},
+                          report={"formats": ["json"]},
+                          validate={"devices": ["host-cpu"], "batch_sizes": [1], "warmup": 1, "runs": 2})
+    assert _compress(recipe).returncode == 0
+    (run,) = (tmp_path / "runs" / "tiny").iterdir()
+    first = json.loads((run / "01-train" / "stage.json").read_text())["metrics"]["history"][0]
+    # interrupted after epoch 1: training unfinished, nothing after it
+    last = run / "01-train" / "last.pt"
+    state = torch.load(last, weights_only=True)
+    torch.save({**state, "epoch": 1, "history": state["history"][:1]}, last)
+    (run / "01-train" / "stage.json").unlink()
+    for later in [p for p in run.iterdir() if p.is_dir() and p.name > "01-train"]:
+        for f in sorted(later.rglob("*"), reverse=True):
+            f.unlink() if f.is_file() else f.rmdir()
+        later.rmdir()
+    done = _compress(recipe, "--resume", "--nproc-per-node", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [p.name for p in (tmp_path / "runs" / "tiny").iterdir()] == [run.name]
+    metrics = json.loads((run / "01-train" / "stage.json").read_text())["metrics"]
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2] and metrics["history"][0] == first
+    record = metrics["distributed"]
+    assert record["processes"] == 2 and len(set(record["weights_sha256_by_rank"])) == 1
+    assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
