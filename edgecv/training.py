@@ -148,10 +148,11 @@ def train_model(
                          seed=params.seed, workers=workers)
     loader = distributed.shard(loader, params.seed) if plan.processes > 1 else loader
     selection_loader = task.loader(splits.selection, pre, 256, workers=workers)  # the best epoch is chosen here
-    steps_per_epoch = min(len(loader), params.max_batches_per_epoch or len(loader))
+    steps_per_epoch = min(len(loader), params.max_batches_per_epoch or len(loader))  # batches; with accumulate,
+    updates = math.ceil(steps_per_epoch / params.accumulate)  # fewer optimizer steps, each over several batches
     optimizer = make_optimizer(trainable, params if plan.lr == params.lr else params.model_copy(update={"lr": plan.lr}))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(steps_per_epoch * params.epochs, round(steps_per_epoch * params.warmup_epochs))
+        optimizer, warmup_cosine(updates * params.epochs, round(updates * params.warmup_epochs))
     )
     use_amp = device.type == "cuda" and params.amp != "off"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -179,13 +180,21 @@ def train_model(
             if step >= steps_per_epoch:
                 break
             images, targets = images.to(device), task.targets_to(targets, device)
-            with torch.autocast(device.type, enabled=use_amp):
+            group, first = _accumulation_group(step, steps_per_epoch, params.accumulate)
+            update = step + 1 == first + group  # the group's last batch: gradients complete, step
+            with _no_sync(forward_model, update), torch.autocast(device.type, enabled=use_amp):
                 outputs = task.forward(forward_model, images, targets)
                 loss = task_weight * task.loss(outputs, targets, label_smoothing=params.label_smoothing)
                 if extra_loss is not None:
                     loss = loss + extra_loss(images, outputs, targets)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            if step == first:
+                optimizer.zero_grad(set_to_none=True)
+            with _no_sync(forward_model, update):
+                scaler.scale(loss / group if group > 1 else loss).backward()
+            if not update:
+                total_loss += float(loss.detach()) * len(images)
+                seen += len(images)
+                continue
             distributed.average_gradients(extra_modules or [])  # DDP averages the model's own
             scaler.step(optimizer)
             scaler.update()
@@ -217,6 +226,21 @@ def train_model(
         outcome.distributed = _finish_distributed(model, plan, params)
     model.to("cpu").eval()
     return outcome
+
+
+def _accumulation_group(step: int, steps: int, accumulate: int) -> tuple[int, int]:
+    """(batches in ``step``'s accumulation group, the group's first batch); the epoch's last group may be short."""
+    first = step - step % accumulate
+    return min(accumulate, steps - first), first
+
+
+def _no_sync(model: nn.Module, update: bool) -> Any:
+    """DDP's ``no_sync()`` for a batch whose gradients only accumulate (no all-reduce yet); else nothing."""
+    import contextlib
+
+    if update or not hasattr(model, "no_sync"):
+        return contextlib.nullcontext()
+    return model.no_sync()
 
 
 def _epoch_row(
@@ -287,6 +311,7 @@ def parallel_plan(params: TrainParams, batch_size: int) -> ParallelPlan:
         per, effective = batch_size // n, batch_size
     else:
         per, effective = batch_size, batch_size * n
+    effective *= params.accumulate
     lr = params.lr * effective / batch_size if params.lr_scaling == "linear" else params.lr
     return ParallelPlan(processes=n, per_process_batch=per, effective_batch=effective, lr=lr)
 
@@ -305,6 +330,7 @@ def _finish_distributed(model: nn.Module, plan: ParallelPlan, params: TrainParam
         "batch_size_is": params.batch_size_is,
         "per_process_batch": plan.per_process_batch,
         "effective_batch": plan.effective_batch,
+        "accumulate": params.accumulate,
         "lr_scaling": params.lr_scaling,
         "recipe_lr": params.lr,
         "lr": plan.lr,

@@ -53,6 +53,34 @@ def test_every_training_section_of_a_recipe_is_found_with_its_key(tmp_path: Path
     assert keys == ["train", "stages[0].finetune", "stages[1]", "stages[2].qat"]
 
 
+def test_two_accumulated_half_batches_train_like_one_whole_batch(tmp_path: Path) -> None:
+    """accumulate: 2 at batch 16 takes the same optimizer steps as batch 32 (a model without BatchNorm)."""
+    import torch
+    from torch import nn
+
+    from edgecv.preflight import preprocessing_for
+    from edgecv.recipe import load_recipe
+    from edgecv.tasks import get_task
+    from edgecv.training import train_model
+
+    recipe = load_recipe(write_recipe(tmp_path))
+    splits = get_task("classification").load_datasets(recipe.data)
+    pre = preprocessing_for(recipe, splits.labels)
+    weights = []
+    for batch, accumulate in ((32, 1), (16, 2)):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, splits.num_classes))
+        workdir = tmp_path / f"b{batch}"
+        workdir.mkdir()
+        params = TrainParams(epochs=1, lr=0.05, batch_size=batch, accumulate=accumulate)
+        outcome = train_model(model, splits, pre, params, workdir=workdir)
+        assert outcome.best_epoch == 1
+        weights.append(model.state_dict())
+    for name, value in weights[0].items():
+        torch.testing.assert_close(weights[1][name], value, atol=1e-5, rtol=1e-4)
+    assert not torch.equal(weights[0]["1.weight"], nn.Linear(3 * 16 * 16, splits.num_classes).weight)
+
+
 def _compress(recipe: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-m", "edgecv", "-q", "compress", str(recipe), *extra], cwd=REPO, env=env,

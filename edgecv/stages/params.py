@@ -52,6 +52,10 @@ class TrainParams(StrictModel):
         "none", description="'linear' multiplies lr by effective batch / batch_size (Goyal et al. 2017): by the "
         "process count when batch_size_is is 'per-process', by 1 otherwise",
     )
+    accumulate: int = Field(
+        1, ge=1, le=1024, description="Batches whose gradients add up before each optimizer step: effective batch = "
+        "processes x per-process batch x accumulate",
+    )
     sync_batchnorm: bool = Field(
         False, description="Under torch.distributed on GPUs: BatchNorm statistics over every process's batch",
     )
