@@ -105,7 +105,7 @@ def _val_top1(run: Path) -> dict[str, float]:
 def test_two_gloo_processes_train_distill_and_qat_like_one(tmp_path: Path) -> None:
     """2 processes (edgecv compress --nproc-per-node 2) vs 1, the same recipe and effective batch: one run folder,
     rank 0's final weights on both ranks after every training loop, and val top-1 within 5 points."""
-    sections = {"train": {"epochs": 4, "lr": 0.05}, "stages": STAGES, "report": {"formats": ["json"]},
+    sections = {"train": {"epochs": 4, "lr": 0.05}, "stages": STAGES, "report": {"formats": ["json", "md"]},
                 "threads": {"torch": 1},
                 "validate": {"devices": ["host-cpu"], "batch_sizes": [1], "warmup": 1, "runs": 2}}
     (tmp_path / "two").mkdir()
@@ -121,10 +121,13 @@ def test_two_gloo_processes_train_distill_and_qat_like_one(tmp_path: Path) -> No
         assert record["effective_batch"] == 2 * record["per_process_batch"], stage
         digests = record["weights_sha256_by_rank"]
         assert len(digests) == 2 and digests[0] == digests[1], stage
+    markdown = (runs[0] / "report.md").read_text()
+    assert "- 02-distill: 2 processes (gloo), batch 16 per process, effective 32 (batch_size_is: global" in markdown
     single = _compress(one)
     assert single.returncode == 0, single.stderr[-2000:]
     (run_one,) = (tmp_path / "one" / "runs" / "tiny").iterdir()
     assert "distributed" not in _trained_stages(run_one)["01-train"]
+    assert "Multi-process" not in (run_one / "report.md").read_text()
     top1_two, top1_one = _val_top1(runs[0]), _val_top1(run_one)
     assert set(top1_two) == set(top1_one) and len(top1_one) == 3
     for artifact, value in top1_one.items():
