@@ -41,7 +41,10 @@ def compress_ranked(recipe: Path, overrides: list[str], *, resume: bool) -> Repo
             loaded = load_recipe(recipe, overrides)
             check_parallel(loaded)
             if not distributed.is_main():
+                from edgecv.pipeline import apply_threads
+
                 set_verbosity(quiet=True)  # rank 0 tells the story
+                apply_threads(loaded)  # threads.torch holds on every rank (rank 0 sets it in run_pipeline)
                 serve(loaded)
                 return None
             from edgecv.pipeline import run_pipeline
