@@ -200,3 +200,15 @@ def unwrap_sync_batchnorm(model: nn.Module) -> int:
         else:
             turned += unwrap_sync_batchnorm(child)
     return turned
+
+
+def peer_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` is this rank losing contact with another one (which failed or was stopped)."""
+    import torch.distributed as dist
+
+    if not active():
+        return False
+    text = str(exc)
+    return isinstance(exc, getattr(dist, "DistError", ())) or any(
+        marker in text for marker in ("Connection reset by peer", "Connection closed by peer", "NCCL communicator")
+    )

@@ -175,3 +175,20 @@ def test_a_one_process_run_resumes_on_two_processes_from_its_last_epoch(tmp_path
     record = metrics["distributed"]
     assert record["processes"] == 2 and len(set(record["weights_sha256_by_rank"])) == 1
     assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_a_failing_worker_rank_is_named_and_rank_0_records_the_run_failed(tmp_path: Path) -> None:
+    """Rank 1 reads other data than rank 0 (the recipe reads $RANK): rank 1 says so in one line, the launcher names
+    rank 1, rank 0's manifest records the run as not complete."""
+    recipe = write_recipe(tmp_path, data={"max_train_samples": "2${RANK}0"}, report={"formats": ["json"]})
+    done = _compress(recipe, "--nproc-per-node", "2")
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert any(line.startswith("error: rank 1/2: this rank loaded 209 train") and "same data" in line
+               for line in lines), lines
+    assert lines[-1].startswith("error: rank 1 of 2 failed (exit code 2)"), lines
+    (run,) = (tmp_path / "runs" / "tiny").iterdir()
+    manifest = json.loads((run / "manifest.json").read_text())
+    # rank 0 sees the lost connection first, or torchrun's stop signal: either way the run is not complete
+    assert (manifest["status"] == "failed" and "lost contact with another rank" in manifest["error"]) or \
+        manifest["status"] == "interrupted", manifest
