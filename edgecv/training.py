@@ -170,8 +170,9 @@ def train_model(
     started = time.perf_counter()
     for epoch in range(start_epoch, params.epochs):
         # reseeding per epoch gives a resumed run the same shuffles as an uninterrupted one
-        if plan.processes > 1:
+        if plan.processes > 1:  # the shard order, and each rank's augmentation stream, from (seed, epoch, rank)
             loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
+            torch.manual_seed(params.seed + 1009 * distributed.rank() + 7919 * (epoch + 1))
         else:
             loader.generator.manual_seed(params.seed + epoch + 1)  # type: ignore[union-attr]
         trainable.train()
