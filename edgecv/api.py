@@ -24,8 +24,17 @@ def compress(
     resume: bool = False,
     run_dir: Path | None = None,
 ) -> Report:
-    """Run a recipe end to end (or resume its latest run) and return the report."""
+    """Run a recipe end to end (or resume its latest run) and return the report.
+
+    In a process torchrun started for several processes, use :func:`edgecv.launch.compress_ranked` (what
+    ``torchrun -m edgecv compress`` runs): it returns rank 0's report and None on the other ranks."""
+    from edgecv import distributed
+    from edgecv.errors import UnsupportedError
     from edgecv.pipeline import run_pipeline
+
+    if distributed.requested():
+        raise UnsupportedError("api.compress runs one process; under torchrun call edgecv.launch.compress_ranked "
+                               "(rank 0 runs the pipeline, the others train with it)")
 
     loaded = recipe if isinstance(recipe, Recipe) else load_recipe(recipe, overrides)
     return run_pipeline(loaded, resume=resume, run_dir=run_dir)

@@ -54,13 +54,33 @@ def compress(
     fail_on_budget: Annotated[
         bool, typer.Option("--fail-on-budget", help="Exit 3 when any artifact misses a budget (for CI)")
     ] = False,
+    nproc_per_node: Annotated[
+        int, typer.Option("--nproc-per-node", min=1, help="Train on N local processes (DDP; NCCL on GPUs, Gloo on "
+                          "CPU) through torchrun's elastic agent; several machines: see the README")
+    ] = 1,
 ) -> None:
     """Run a recipe: train or load, compress, export, validate, report."""
-    from edgecv import api
+    from edgecv import api, distributed
     from edgecv.report.tables import print_summary
 
+    if nproc_per_node > 1 and not distributed.requested():
+        from edgecv.console import verbosity
+        from edgecv.launch import launch
+
+        flags = {0: ["-q"], 2: ["-v"]}.get(verbosity(), [])
+        argv = [*flags, "compress", str(recipe), *(f"--set={s}" for s in set_ or [])]
+        argv += ["--resume"] * resume + ["--fail-on-budget"] * fail_on_budget
+        raise typer.Exit(launch(nproc_per_node, argv))
     try:
-        report = api.compress(recipe, set_ or [], resume=resume)
+        if distributed.requested():  # started by torchrun: rank 0 runs the pipeline, the others train with it
+            from edgecv.launch import compress_ranked
+
+            ranked = compress_ranked(recipe, set_ or [], resume=resume)
+            if ranked is None:
+                return
+            report = ranked
+        else:
+            report = api.compress(recipe, set_ or [], resume=resume)
     except EdgecvError as exc:
         _fail(exc)
     except KeyboardInterrupt:

@@ -17,6 +17,11 @@ def set_verbosity(quiet: bool = False, verbose: bool = False) -> None:
     _level["value"] = 0 if quiet else 2 if verbose else 1
 
 
+def verbosity() -> int:
+    """The level in effect: 0 quiet, 1 normal, 2 verbose."""
+    return _level["value"]
+
+
 def info(message: str) -> None:
     """A progress line (stage started or finished, an epoch's numbers)."""
     if _level["value"] >= 1:

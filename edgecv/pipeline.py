@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
+from edgecv import distributed
 from edgecv.artifacts import StageResult, atomic_write_json, atomic_write_text, sha256_file
 from edgecv.console import info
 from edgecv.errors import EdgecvError, RecipeError, StageFailure, ValidationFailure
@@ -141,6 +142,8 @@ def _failure(exc: Exception, step: Step | None, run_dir: Path) -> EdgecvError:
     if isinstance(exc, OSError) and exc.errno is not None:
         return describe_os_error(exc, exc.filename or run_dir)
     reason = (str(exc).strip().splitlines() or [""])[0][:300]
+    if distributed.peer_lost(exc):
+        reason = "lost contact with another rank: it failed or was stopped, and its own error line names it"
     return StageFailure(
         f"{where} failed: {type(exc).__name__}: {reason} ({logged}); the run folder {run_dir} keeps the finished "
         "stages: fix the cause and continue with --resume"

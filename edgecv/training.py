@@ -4,6 +4,11 @@ SGD or AdamW, linear warm-up then cosine decay (per step), label smoothing, seed
 GPU, the best checkpoint (by top-1 on the selection split, never on val) kept, and a checkpoint after every epoch
 so an interrupted run resumes from the last finished epoch.
 
+Under torch.distributed (:mod:`edgecv.distributed`) the same loop runs on every rank: DDP with a DistributedSampler
+(seeded per epoch), the batch split or repeated per ``batch_size_is``, the learning rate scaled per ``lr_scaling``;
+rank 0 alone evaluates the selection split, writes checkpoints and decides the best epoch, and its best weights
+end on every rank (checked by digest). Checkpoints hold the global state, so a run resumes on any process count.
+
 Example::
 
     outcome = train_model(model, splits, preprocessing, TrainParams(epochs=5), workdir=Path("runs/x/01-train"))
@@ -22,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from edgecv import distributed
 from edgecv.artifacts import Preprocessing, atomic_save
 from edgecv.compress.sparsity import enforce_2_4
 from edgecv.console import info
@@ -44,10 +50,14 @@ class TrainOutcome:
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     resumed_from_epoch: int = 0
+    distributed: dict[str, Any] | None = None
+    """Processes, batch sizes, learning rate and per-rank weight digests of a multi-process run; None in one."""
 
 
 def pick_device() -> torch.device:
-    """The GPU when there is one, else the CPU."""
+    """The GPU when there is one (this rank's own under torch.distributed), else the CPU."""
+    if distributed.active():
+        return distributed.device()
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -76,7 +86,20 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
 
 
 def _load_checkpoint(path: Path, model: nn.Module, optimizer: Any, scheduler: Any) -> dict[str, Any]:
-    """Restore the training state of ``last.pt``: tensors, dicts, lists and numbers only, read weights-only."""
+    """Restore the training state of ``last.pt``: tensors, dicts, lists and numbers only, read weights-only.
+
+    Under torch.distributed rank 0 reads the file and every rank restores its state."""
+    state = distributed.broadcast_object(_read_checkpoint(path) if distributed.is_main() else None)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if not distributed.active():
+        torch.set_rng_state(state["rng"])
+    return state
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """``last.pt`` read weights-only; a file holding anything else is a ModelError."""
     import pickle
 
     from edgecv.errors import ModelError
@@ -90,11 +113,7 @@ def _load_checkpoint(path: Path, model: nn.Module, optimizer: Any, scheduler: An
             f"training checkpoint {path} was refused ({load_error_reason(exc)}): it holds more than the training "
             "state edgecv writes and may have been tampered with; delete it or start a new run"
         ) from exc
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["rng"])
-    return state
+    return state  # type: ignore[no-any-return]
 
 
 def train_model(
@@ -113,32 +132,36 @@ def train_model(
 ) -> TrainOutcome:
     """Train ``model`` in place and leave it holding the best epoch's weights. See the module docstring.
 
-    ``task`` (default: classification) gives the loss and the metric the best epoch is chosen by.
+    ``task`` (default: classification) gives the loss and the metric the best epoch is chosen by. Under
+    torch.distributed every rank calls this with the same arguments; only rank 0 touches ``workdir``.
     """
     from edgecv.tasks import get_task
 
     task = task or get_task("classification")
     metric = task.metric
-    torch.manual_seed(params.seed)
+    torch.manual_seed(params.seed + 1009 * distributed.rank())  # each rank its own augmentation stream
     device = pick_device()
     model.to(device)
     trainable = nn.ModuleList([model, *(extra_modules or [])])  # e.g. distillation adapters learn too
-    batch_size = params.batch_size or default_batch_size
-    loader = task.loader(splits.train, pre, batch_size, shuffle=True, augment=params.augment, seed=params.seed,
-                         workers=workers)
+    plan = parallel_plan(params, params.batch_size or default_batch_size)
+    loader = task.loader(splits.train, pre, plan.per_process_batch, shuffle=True, augment=params.augment,
+                         seed=params.seed, workers=workers)
+    loader = distributed.shard(loader, params.seed) if plan.processes > 1 else loader
     selection_loader = task.loader(splits.selection, pre, 256, workers=workers)  # the best epoch is chosen here
-    steps_per_epoch = min(len(loader), params.max_batches_per_epoch or len(loader))
-    optimizer = make_optimizer(trainable, params)
+    steps_per_epoch = min(len(loader), params.max_batches_per_epoch or len(loader))  # batches; with accumulate,
+    updates = math.ceil(steps_per_epoch / params.accumulate)  # fewer optimizer steps, each over several batches
+    optimizer = make_optimizer(trainable, params if plan.lr == params.lr else params.model_copy(update={"lr": plan.lr}))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(steps_per_epoch * params.epochs, round(steps_per_epoch * params.warmup_epochs))
+        optimizer, warmup_cosine(updates * params.epochs, round(updates * params.warmup_epochs))
     )
     use_amp = device.type == "cuda" and params.amp != "off"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    forward_model = distributed.wrap(model, extra_modules or [], params.sync_batchnorm) if plan.processes > 1 else model
 
     last, best = workdir / "last.pt", workdir / "best.pt"
     outcome = TrainOutcome(best_score=float("nan"), best_epoch=0)
     start_epoch = 0
-    if last.is_file():
+    if distributed.broadcast_object(distributed.is_main() and last.is_file()):
         state = _load_checkpoint(last, trainable, optimizer, scheduler)
         start_epoch, outcome.history = state["epoch"], state["history"]
         outcome.best_score, outcome.best_epoch = state.get("best_score", state.get("best_top1")), state["best_epoch"]
@@ -147,22 +170,35 @@ def train_model(
     started = time.perf_counter()
     for epoch in range(start_epoch, params.epochs):
         # reseeding per epoch gives a resumed run the same shuffles as an uninterrupted one
-        loader.generator.manual_seed(params.seed + epoch + 1)  # type: ignore[union-attr]
+        if plan.processes > 1:  # the shard order, and each rank's augmentation stream, from (seed, epoch, rank)
+            loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
+            torch.manual_seed(params.seed + 1009 * distributed.rank() + 7919 * (epoch + 1))
+        else:
+            loader.generator.manual_seed(params.seed + epoch + 1)  # type: ignore[union-attr]
         trainable.train()
         total_loss, seen, epoch_started = 0.0, 0, time.perf_counter()
         for step, (images, targets) in enumerate(loader):
             if step >= steps_per_epoch:
                 break
             images, targets = images.to(device), task.targets_to(targets, device)
-            with torch.autocast(device.type, enabled=use_amp):
-                outputs = task.forward(model, images, targets)
+            group, first = _accumulation_group(step, steps_per_epoch, params.accumulate)
+            update = step + 1 == first + group  # the group's last batch: gradients complete, step
+            with _no_sync(forward_model, update), torch.autocast(device.type, enabled=use_amp):
+                outputs = task.forward(forward_model, images, targets)
                 loss = torch.zeros((), device=device)
                 if task_weight:  # pure distillation (alpha 1) needs no label loss, nor a model that has one
                     loss = task_weight * task.loss(outputs, targets, label_smoothing=params.label_smoothing)
                 if extra_loss is not None:
                     loss = loss + extra_loss(images, outputs, targets)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            if step == first:
+                optimizer.zero_grad(set_to_none=True)
+            with _no_sync(forward_model, update):
+                scaler.scale(loss / group if group > 1 else loss).backward()
+            if not update:
+                total_loss += float(loss.detach()) * len(images)
+                seen += len(images)
+                continue
+            distributed.average_gradients(extra_modules or [])  # DDP averages the model's own
             scaler.step(optimizer)
             scaler.update()
             enforce_2_4(model)  # keeps a 2:4 pattern, if the model has one, through fine-tuning
@@ -172,42 +208,135 @@ def train_model(
             if steps_per_epoch >= 100 and (step + 1) % (steps_per_epoch // 4) == 0 and step + 1 < steps_per_epoch:
                 info(f"  epoch {epoch + 1}/{params.epochs}: batch {step + 1}/{steps_per_epoch}, "
                      f"loss {total_loss / seen:.4f}, {seen / (time.perf_counter() - epoch_started):.0f} img/s")
-        score = float(metric.value(evaluate_torch(model, selection_loader, splits.labels, device, task)) or 0.0)
-        row = {
-            "epoch": epoch + 1,
-            "loss": total_loss / max(1, seen),
-            "selection": score,
-            "metric": metric.key,
-            "lr": optimizer.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - epoch_started,
-        }
+        row = _epoch_row(model, selection_loader, splits, device, task, (epoch, total_loss, seen, epoch_started),
+                         optimizer)
         outcome.history.append(row)
-        if outcome.best_epoch == 0 or metric.drop(outcome.best_score, score) < 0:  # better than the best so far
-            outcome.best_score, outcome.best_epoch = score, epoch + 1
-            atomic_save(best, lambda p: torch.save(model.state_dict(), p))
-        atomic_save(
-            last,
-            lambda p, e=epoch: torch.save(
-                {
-                    "model": trainable.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": torch.get_rng_state(),
-                    "epoch": e + 1,
-                    "history": outcome.history,
-                    "best_score": outcome.best_score,
-                    "best_epoch": outcome.best_epoch,
-                },
-                p,
-            ),
-        )
+        if outcome.best_epoch == 0 or metric.drop(outcome.best_score, row["selection"]) < 0:  # better than the best
+            outcome.best_score, outcome.best_epoch = row["selection"], epoch + 1
+            if distributed.is_main():
+                atomic_save(best, lambda p: torch.save(model.state_dict(), p))
+        if distributed.is_main():
+            _save_last(last, trainable, optimizer, scheduler, epoch, outcome)
         info(
             f"  epoch {epoch + 1}/{params.epochs}  loss {row['loss']:.4f}  selection {metric.label} "
-            f"{metric.show(score)}  "
+            f"{metric.show(row['selection'])}  "
             f"({row['seconds']:.1f}s)"
         )
-    if best.is_file():
+    if distributed.is_main() and best.is_file():
         model.load_state_dict(torch.load(best, map_location=device, weights_only=True))
     outcome.seconds = time.perf_counter() - started
+    if plan.processes > 1:
+        outcome.distributed = _finish_distributed(model, plan, params)
     model.to("cpu").eval()
     return outcome
+
+
+def _accumulation_group(step: int, steps: int, accumulate: int) -> tuple[int, int]:
+    """(batches in ``step``'s accumulation group, the group's first batch); the epoch's last group may be short."""
+    first = step - step % accumulate
+    return min(accumulate, steps - first), first
+
+
+def _no_sync(model: nn.Module, update: bool) -> Any:
+    """DDP's ``no_sync()`` for a batch whose gradients only accumulate (no all-reduce yet); else nothing."""
+    import contextlib
+
+    if update or not hasattr(model, "no_sync"):
+        return contextlib.nullcontext()
+    return model.no_sync()
+
+
+def _epoch_row(
+    model: nn.Module, selection_loader: Any, splits: DataSplits, device: torch.device, task: Task,
+    progress: tuple[int, float, int, float], optimizer: torch.optim.Optimizer,
+) -> dict[str, Any]:
+    """The epoch's history row; the selection score is rank 0's, the same on every rank (broadcast)."""
+    epoch, total_loss, seen, epoch_started = progress
+    score = None
+    if distributed.is_main():
+        score = float(task.metric.value(evaluate_torch(model, selection_loader, splits.labels, device, task)) or 0.0)
+    return {
+        "epoch": epoch + 1,
+        "loss": total_loss / max(1, seen),
+        "selection": distributed.broadcast_object(score),
+        "metric": task.metric.key,
+        "lr": optimizer.param_groups[0]["lr"],
+        "seconds": time.perf_counter() - epoch_started,
+    }
+
+
+def _save_last(last: Path, trainable: nn.Module, optimizer: Any, scheduler: Any, epoch: int,
+               outcome: TrainOutcome) -> None:
+    """The resumable state after ``epoch`` (global: the same for any process count)."""
+    atomic_save(
+        last,
+        lambda p: torch.save(
+            {
+                "model": trainable.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": torch.get_rng_state(),
+                "epoch": epoch + 1,
+                "history": outcome.history,
+                "best_score": outcome.best_score,
+                "best_epoch": outcome.best_epoch,
+            },
+            p,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ParallelPlan:
+    """How a training loop's batch and learning rate spread over the processes.
+
+    Example: ``batch_size: 64`` on 2 processes is 32 per process with ``batch_size_is: global`` (effective 64,
+    lr unchanged), or 64 per process with ``per-process`` (effective 128; ``lr_scaling: linear`` doubles lr).
+    """
+
+    processes: int
+    per_process_batch: int
+    effective_batch: int
+    lr: float
+
+
+def parallel_plan(params: TrainParams, batch_size: int) -> ParallelPlan:
+    """The plan for this process count; a global batch that does not split evenly is a RecipeError."""
+    from edgecv.errors import RecipeError
+
+    n = distributed.world_size()
+    if params.batch_size_is == "global":
+        if batch_size % n:
+            raise RecipeError(
+                f"batch_size {batch_size} (global, batch_size_is: global) does not split over {n} processes: "
+                f"use a multiple of {n}, or batch_size_is: per-process"
+            )
+        per, effective = batch_size // n, batch_size
+    else:
+        per, effective = batch_size, batch_size * n
+    effective *= params.accumulate
+    lr = params.lr * effective / batch_size if params.lr_scaling == "linear" else params.lr
+    return ParallelPlan(processes=n, per_process_batch=per, effective_batch=effective, lr=lr)
+
+
+def _finish_distributed(model: nn.Module, plan: ParallelPlan, params: TrainParams) -> dict[str, Any]:
+    """Rank 0's best weights onto every rank, checked by digest; what the report records about the run."""
+    distributed.unwrap_sync_batchnorm(model)
+    distributed.broadcast_module(model)
+    digests = distributed.gather_objects(distributed.digest(model))
+    if len(set(digests)) != 1:
+        odd = [r for r, d in enumerate(digests) if d != digests[0]]
+        raise RuntimeError(f"final weights differ between rank 0 and rank(s) {odd} after training")
+    return {
+        "processes": plan.processes,
+        "backend": distributed.backend(),
+        "batch_size_is": params.batch_size_is,
+        "per_process_batch": plan.per_process_batch,
+        "effective_batch": plan.effective_batch,
+        "accumulate": params.accumulate,
+        "lr_scaling": params.lr_scaling,
+        "recipe_lr": params.lr,
+        "lr": plan.lr,
+        "sync_batchnorm": params.sync_batchnorm,
+        "weights_sha256_by_rank": digests,
+    }

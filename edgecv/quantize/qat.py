@@ -15,39 +15,55 @@ Example (recipe)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from edgecv.stages.params import TrainParams
-from edgecv.training import TrainOutcome, train_model
+from edgecv.training import TrainOutcome
 
 DEFAULT_QAT = TrainParams(epochs=1, lr=0.001, warmup_epochs=0.1, weight_decay=0.0, augment="none")
 """One short epoch with a small learning rate: QAT starts from calibrated PTQ ranges and needs little."""
 
 
-def qat_finetune(ctx: Any, quantized: nn.Module, params: Any, workdir: Path, key: str) -> TrainOutcome:
-    """Train ``quantized`` (an NNCF PTQ model) in place; returns the training outcome (best epoch kept)."""
+@dataclass
+class QatRebuild:
+    """How another rank builds rank 0's fake-quantized model (NNCF models cannot be pickled): NNCF PTQ of the same
+    float model, scheme and ignored scope on one batch gives the structure, then rank 0's state (weights and the
+    calibrated quantizer ranges) is loaded, strictly. Calibration itself happens once, on rank 0."""
+
+    prepared: nn.Module
+    scheme: Any
+    params: Any
+    ignored_nodes: list[str]
+    batch: torch.Tensor
+
+    def build(self, state: dict[str, Any]) -> nn.Module:
+        import nncf
+
+        from edgecv.quantize.nncf_ptq import Calibration, quantize_ptq
+
+        structure = Calibration(nncf.Dataset([self.batch]), 1, len(self.batch))
+        quantized = quantize_ptq(self.prepared, self.scheme, structure, self.params, self.ignored_nodes)
+        quantized.load_state_dict(state)
+        return quantized
+
+
+def qat_finetune(ctx: Any, quantized: nn.Module, params: Any, workdir: Path, key: str,
+                 rebuild: QatRebuild | None = None) -> TrainOutcome:
+    """Train ``quantized`` (an NNCF PTQ model) in place; returns the training outcome (best epoch kept).
+
+    ``rebuild`` lets the other ranks of a multi-process run build the same model (see :class:`QatRebuild`)."""
+    from edgecv.train_jobs import fit
+
     settings = params.qat or DEFAULT_QAT
     workdir.mkdir(parents=True, exist_ok=True)
-    common = {
-        "workdir": workdir,
-        "default_batch_size": ctx.recipe.data.batch_size,
-        "workers": ctx.recipe.data.workers,
-    }
     if params.distill is None:
-        return train_model(quantized, ctx.splits, ctx.preprocessing, settings, **common)
-    from edgecv.stages.distill import make_distiller
-    from edgecv.training import pick_device
+        return fit(ctx, quantized, settings, workdir, rebuild=rebuild)
+    from edgecv.stages.distill import checked_teacher
 
-    distiller = make_distiller(ctx, quantized, params.distill, f"{key}.distill")
-    distiller.to(pick_device())
-    try:
-        return train_model(
-            quantized, ctx.splits, ctx.preprocessing, settings, **common,
-            extra_loss=lambda images, outputs, targets: distiller.loss(images, outputs),
-            extra_modules=[distiller.adapters], task_weight=1 - params.distill.alpha,
-        )
-    finally:
-        distiller.close()
+    teacher = checked_teacher(ctx, quantized, params.distill, f"{key}.distill")
+    return fit(ctx, quantized, settings, workdir, teacher=teacher, distill=params.distill, rebuild=rebuild)

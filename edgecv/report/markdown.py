@@ -71,6 +71,21 @@ def _recommendation(report: Report) -> list[str]:
     return out
 
 
+def _distributed_lines(report: Report) -> list[str]:
+    """One line per multi-process training loop: processes, batch per process and effective, lr rule and value."""
+    lines = []
+    for stage in report.stages:
+        loops = [stage.metrics.get("distributed"), *(r.get("distributed") for r in stage.metrics.get("rounds", [])),
+                 *((s.get("qat") or {}).get("distributed") for s in stage.metrics.get("schemes", []))]
+        for d in filter(None, loops):
+            lines.append(f"- {stage.stage}: {d['processes']} processes ({d['backend']}), "
+                         f"batch {d['per_process_batch']} per process, effective {d['effective_batch']} "
+                         f"(batch_size_is: {d['batch_size_is']}, accumulate {d.get('accumulate', 1)}), "
+                         f"lr {d['lr']:g} (recipe {d['recipe_lr']:g}, lr_scaling: {d['lr_scaling']}), "
+                         "final weights equal on every rank")
+    return ["## Multi-process training", "", *lines, ""] if lines else []
+
+
 def render_markdown(report: Report) -> str:
     """The whole report as markdown."""
     metric, headline = report_metric(report), headline_metrics(report)
@@ -104,6 +119,7 @@ def render_markdown(report: Report) -> str:
         ),
         "",
     ]
+    out += _distributed_lines(report)
     batches = sorted({r.batch for v in report.validations for r in v.latency})
     out += [
         "## Validation",

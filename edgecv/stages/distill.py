@@ -88,6 +88,15 @@ def make_distiller(ctx: RunContext, student: nn.Module, settings: DistillSetting
 
     from edgecv.compress.distillation import Distiller
 
+    teacher = checked_teacher(ctx, student, settings, key)
+    return Distiller(student, teacher, temperature=settings.temperature, alpha=settings.alpha,
+                     logit_loss=ctx.task.distill_loss,
+                     features=[(f.student, f.teacher, f.weight) for f in settings.features],
+                     example=torch.zeros(1, *ctx.input_spec.shape))
+
+
+def checked_teacher(ctx: RunContext, student: nn.Module, settings: DistillSettings, key: str) -> nn.Module:
+    """The teacher for ``student``, its feature layer names checked (an unknown one is a recipe error)."""
     teacher = load_teacher(ctx, settings, key)
     student_names, teacher_names = dict(student.named_modules()), dict(teacher.named_modules())
     for index, pair in enumerate(settings.features):
@@ -95,10 +104,7 @@ def make_distiller(ctx: RunContext, student: nn.Module, settings: DistillSetting
             raise RecipeError(f"key '{key}.features[{index}].student': no module '{pair.student}' in the student")
         if pair.teacher not in teacher_names:
             raise RecipeError(f"key '{key}.features[{index}].teacher': no module '{pair.teacher}' in the teacher")
-    return Distiller(student, teacher, temperature=settings.temperature, alpha=settings.alpha,
-                     logit_loss=ctx.task.distill_loss,
-                     features=[(f.student, f.teacher, f.weight) for f in settings.features],
-                     example=torch.zeros(1, *ctx.input_spec.shape))
+    return teacher
 
 
 TEACHER_MARGIN = 0.5
@@ -122,29 +128,22 @@ class DistillStage(Stage):
         import copy
 
         from edgecv.stages.base import save_torch_artifact, torch_val_metrics
-        from edgecv.training import pick_device, train_model
+        from edgecv.train_jobs import fit
 
         started = time.perf_counter()
         p = self.params
         student = copy.deepcopy(current.torch_module())
-        distiller = make_distiller(ctx, student, p, stage_key(ctx.recipe, p))
-        distiller.to(pick_device())
-        try:
-            outcome = train_model(
-                student, ctx.splits, ctx.preprocessing, p, workdir=folder,
-                default_batch_size=ctx.recipe.data.batch_size, workers=ctx.recipe.data.workers,
-                extra_loss=lambda images, outputs, targets: distiller.loss(images, outputs),
-                extra_modules=[distiller.adapters], task_weight=1 - p.alpha, task=ctx.task,
-            )
-        finally:
-            distiller.close()
+        teacher = checked_teacher(ctx, student, p, stage_key(ctx.recipe, p))
+        outcome = fit(ctx, student, p, folder, teacher=teacher, distill=p)
         artifact = save_torch_artifact(student, folder, p.name or "distilled", ctx, parent=current.artifact.name,
                                        arch=current.artifact.arch)
         current.module = student
         metrics = {**torch_val_metrics(student, ctx), "best_epoch": outcome.best_epoch, "history": outcome.history,
                    "temperature": p.temperature, "alpha": p.alpha, "feature_pairs": len(p.features),
                    "metric": ctx.task.metric.key,
-                   "teacher": ctx.task.metric.value(torch_val_metrics(distiller.teacher.cpu(), ctx))}
+                   "teacher": ctx.task.metric.value(torch_val_metrics(teacher.cpu(), ctx))}
+        if outcome.distributed is not None:
+            metrics["distributed"] = outcome.distributed
         return StageResult(stage=folder.name, kind=self.kind, inputs=[current.artifact.name], outputs=[artifact],
                            metrics=metrics, seconds=time.perf_counter() - started,
                            warnings=teacher_warnings(metrics, ctx.recipe.task))

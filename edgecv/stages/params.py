@@ -7,6 +7,7 @@ Each stage's own Params class lives in its stage file (see :mod:`edgecv.stages.c
 Example (in a recipe)::
 
     train: {epochs: 3, lr: 0.05, augment: crop-flip}
+    train: {epochs: 3, batch_size: 256, batch_size_is: global, lr_scaling: none}   # same on 1 or N processes
 """
 
 from __future__ import annotations
@@ -41,6 +42,23 @@ class TrainParams(StrictModel):
     seed: int = 0
     amp: Literal["auto", "on", "off"] = Field("auto", description="Mixed precision; 'auto' uses it on a GPU only")
     max_batches_per_epoch: int | None = Field(None, gt=0, description="Cap for quick experiments")
+    batch_size_is: Literal["global", "per-process"] = Field(
+        "global",
+        description="Under torch.distributed: 'global' splits batch_size over the processes (the effective batch "
+        "stays batch_size, so 1 and N processes train alike); 'per-process' gives each process batch_size "
+        "(effective batch = processes x batch_size)",
+    )
+    lr_scaling: Literal["none", "linear"] = Field(
+        "none", description="'linear' multiplies lr by effective batch / batch_size (Goyal et al. 2017): by the "
+        "process count when batch_size_is is 'per-process', by 1 otherwise",
+    )
+    accumulate: int = Field(
+        1, ge=1, le=1024, description="Batches whose gradients add up before each optimizer step: effective batch = "
+        "processes x per-process batch x accumulate",
+    )
+    sync_batchnorm: bool = Field(
+        False, description="Under torch.distributed on GPUs: BatchNorm statistics over every process's batch",
+    )
 
 
 class FeaturePair(StrictModel):

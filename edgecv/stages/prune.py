@@ -139,7 +139,7 @@ class PruneStage(Stage):
         from edgecv.model_stats import count_macs, count_params
         from edgecv.models.pruning import finalize_pruned
         from edgecv.stages.base import save_torch_artifact, torch_val_metrics
-        from edgecv.training import train_model
+        from edgecv.train_jobs import fit
 
         started = time.perf_counter()
         p = self.params
@@ -178,11 +178,10 @@ class PruneStage(Stage):
                  f"{metric.label} {metric.show(row['pruned'])} pruned"
                  + (f", {metric.show(row['bn_recalibrated'])} with BatchNorm re-estimated" if p.recalibrate_bn else ""))
             if p.finetune is not None and p.finetune.epochs > 0:
-                outcome = train_model(
-                    model, ctx.splits, ctx.preprocessing, p.finetune, workdir=folder / f"finetune-{step}",
-                    default_batch_size=ctx.recipe.data.batch_size, workers=ctx.recipe.data.workers, task=ctx.task,
-                )
+                outcome = fit(ctx, model, p.finetune, folder / f"finetune-{step}")
                 row["finetuned"] = outcome.best_score
+                if outcome.distributed is not None:
+                    row["distributed"] = outcome.distributed
             rounds.append(row)
         warnings = [] if reached else [f"stopped at max_layer_ratio {p.max_layer_ratio} before reaching the target"]
         selection_convs = finalize_pruned(model)  # after the last step: Torch-Pruning's graph refers to the shortcuts

@@ -34,6 +34,7 @@ from edgecv.stages.params import DistillSettings, StrictModel, TrainParams
 from edgecv.validate.parity import ParityCriteria
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from edgecv.quantize.layers import Layer
@@ -285,8 +286,13 @@ class QuantizeStage(Stage):
             quantized = quantize_ptq(prepared, plan.scheme, calibration, p, [x.node for x in ignored])
             scheme_metrics: dict[str, Any] = {"range_estimator": range_estimator(plan.scheme, p)}
             if p.method == "qat":
+                from edgecv import distributed
+                from edgecv.quantize.qat import QatRebuild
+
+                rebuild = QatRebuild(prepared, plan.scheme, p, [x.node for x in ignored], first_batch(calibration)) \
+                    if distributed.active() else None
                 quantized, scheme_metrics["qat"] = self._qat(ctx, quantized, folder / f"qat-{plan.scheme.short}",
-                                                             key)
+                                                             key, rebuild)
             float_layers = [x.name for x in ignored]
             if control is not None:
                 quantized, scheme_metrics["accuracy_control"] = control.run(plan, quantized)
@@ -302,13 +308,17 @@ class QuantizeStage(Stage):
             info(f"  {name}: {artifact.size_bytes / 1e6:.3f} MB, layers {exported['layers']['quantized']}/"
                  f"{exported['layers']['total']} quantized, parity {exported['parity']['reason']}")
 
-    def _qat(self, ctx: RunContext, quantized: nn.Module, workdir: Path, key: str) -> tuple[nn.Module, dict[str, Any]]:
+    def _qat(self, ctx: RunContext, quantized: nn.Module, workdir: Path, key: str,
+             rebuild: Any) -> tuple[nn.Module, dict[str, Any]]:
         from edgecv.quantize.qat import qat_finetune
 
-        outcome = qat_finetune(ctx, quantized, self.params, workdir, key)
+        outcome = qat_finetune(ctx, quantized, self.params, workdir, key, rebuild)
         quantized.eval()
-        return quantized, {"best_epoch": outcome.best_epoch, "best_score": outcome.best_score,
-                           "history": outcome.history, "distill": self.params.distill is not None}
+        metrics = {"best_epoch": outcome.best_epoch, "best_score": outcome.best_score,
+                   "history": outcome.history, "distill": self.params.distill is not None}
+        if outcome.distributed is not None:
+            metrics["distributed"] = outcome.distributed
+        return quantized, metrics
 
     # ------------------------------------------------------------------------------------------------ FP16
 
@@ -410,3 +420,8 @@ class _AccuracyControl:
             "ranking": [{**r.as_dict(), "kept_float": r.name in kept} for r in ranking],
             "trials": [t.as_dict() for t in outcome.trials],
         }
+
+
+def first_batch(calibration: Any) -> torch.Tensor:
+    """The first calibration batch (what another rank builds the fake-quantized structure on, for QAT)."""
+    return next(iter(calibration.dataset.get_inference_data()))

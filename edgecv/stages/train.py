@@ -39,19 +39,10 @@ class TrainStage(Stage):
 
     def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
         from edgecv.stages.base import save_torch_artifact, torch_val_metrics
-        from edgecv.training import train_model
+        from edgecv.train_jobs import fit
 
         module = current.torch_module()
-        outcome = train_model(
-            module,
-            ctx.splits,
-            ctx.preprocessing,
-            self.params,
-            workdir=folder,
-            default_batch_size=ctx.recipe.data.batch_size,
-            workers=ctx.recipe.data.workers,
-            task=ctx.task,
-        )
+        outcome = fit(ctx, module, self.params, folder)
         name = getattr(self.params, "name", None) or ("trained" if self.kind == "train" else folder.name)
         artifact = save_torch_artifact(module, folder, name, ctx, parent=current.artifact.name)
         current.module = module
@@ -62,6 +53,8 @@ class TrainStage(Stage):
             "history": outcome.history,
             "train_seconds": round(outcome.seconds, 2),
         }
+        if outcome.distributed is not None:
+            metrics["distributed"] = outcome.distributed
         return StageResult(
             stage=folder.name,
             kind=self.kind,
