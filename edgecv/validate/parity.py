@@ -123,6 +123,17 @@ def _statistics(ref: np.ndarray, cand: np.ndarray, labels: np.ndarray | None, mi
     return stats
 
 
+def metric_diff_failure(stats: dict[str, Any], tol: dict[str, Any], samples: int, label: str) -> list[tuple[str, str]]:
+    """The ``max_top1_diff`` verdict, for every task: |candidate - reference| of the task's metric (``label``: top-1,
+    mAP, mIoU) on the compared labelled images, from ``stats``' ``reference_top1``/``candidate_top1``/``top1_diff``;
+    ``[]`` when met or not measured."""
+    limit, delta = tol.get("max_top1_diff"), stats.get("top1_diff")
+    if limit is None or delta is None or abs(delta) <= limit + 1e-9:
+        return []
+    return [("max_top1_diff", f"{label} {stats['candidate_top1']:.2f}% vs reference {stats['reference_top1']:.2f}%: "
+             f"|diff| {abs(delta):.2f} > {limit:g} points on {samples} labelled images")]
+
+
 def _failures(stats: dict[str, Any], tol: dict[str, Any], samples: int) -> list[tuple[str, str]]:
     """(criterion, reason with the numbers) for every criterion ``stats`` does not meet."""
     out = []
@@ -133,12 +144,7 @@ def _failures(stats: dict[str, Any], tol: dict[str, Any], samples: int) -> list[
             f"top-2 margin >= {tol.get('min_margin', 0):g}x the logit scale {stats['logit_scale']:.3g} "
             f"(all samples: {stats['top1_agreement']:.4f})"
         )))
-    limit, delta = tol.get("max_top1_diff"), stats.get("top1_diff")
-    if limit is not None and delta is not None and abs(delta) > limit + 1e-9:
-        out.append(("max_top1_diff", (
-            f"top-1 {stats['candidate_top1']:.2f}% vs reference {stats['reference_top1']:.2f}%: |diff| "
-            f"{abs(delta):.2f} > {limit:g} points on {samples} labelled images"
-        )))
+    out += metric_diff_failure(stats, tol, samples, "top-1")
     limit = tol.get("min_cosine")
     if limit is not None and stats["min_cosine"] < limit:
         out.append(("min_cosine", f"min cosine {stats['min_cosine']:.6f} < {limit}"))

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgecv.tasks.detection.metrics import coco_map
 from edgecv.tasks.detection.postprocess import box_iou, postprocess
-from edgecv.validate.parity import ParityResult, criteria_of
+from edgecv.validate.parity import ParityResult, criteria_of, metric_diff_failure
 
 
 def _cosines(ref: np.ndarray, cand: np.ndarray) -> np.ndarray:
@@ -92,10 +92,8 @@ def detection_parity(
     if agreement < tol.get("min_top1_agreement", 1.0):
         failed.append(("min_top1_agreement", f"{agreement:.4f} of {confident} confident detections found by the "
                        f"other model < {tol.get('min_top1_agreement', 1.0)}"))
-    limit, delta = tol.get("max_top1_diff"), stats.get("top1_diff")
-    if limit is not None and delta is not None and abs(delta) > limit + 1e-9:
-        failed.append(("max_top1_diff", f"mAP {stats['candidate_top1']:.3f}% vs {stats['reference_top1']:.3f}%: "
-                       f"|diff| {abs(delta):.3f} > {limit:g} points on {samples} images"))
+    failed += metric_diff_failure(stats, tol, samples, "mAP")
+    delta = stats.get("top1_diff")
     map_part = f", mAP diff {delta:+.3f} pt" if delta is not None else ""
     reason = "; ".join(r for _, r in failed) or (
         f"{', '.join(diffs)}: max abs diff {max_abs:.3g}, lowest cosine {min_cos:.6f}; {agreement:.4f} of "

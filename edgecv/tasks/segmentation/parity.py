@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edgecv.tasks.segmentation.metrics import SegmentationEvaluator
-from edgecv.validate.parity import ParityResult, criteria_of
+from edgecv.validate.parity import ParityResult, criteria_of, metric_diff_failure
 
 
 def _image_stats(ref: np.ndarray, cand: np.ndarray, min_margin: float) -> dict[str, float]:
@@ -87,10 +87,7 @@ def _failures(stats: dict[str, Any], tol: dict[str, Any], samples: int) -> list[
     if need is not None and agree is not None and agree < need:
         out.append(("min_top1_agreement", f"same class on {agree:.6f} < {need} of {stats['confident_samples']} "
                     f"confident pixels (all pixels: {stats['top1_agreement']:.6f})"))
-    limit, delta = tol.get("max_top1_diff"), stats.get("top1_diff")
-    if limit is not None and delta is not None and abs(delta) > limit + 1e-9:
-        out.append(("max_top1_diff", f"mIoU {stats['candidate_top1']:.3f}% vs reference {stats['reference_top1']:.3f}%"
-                    f": |diff| {abs(delta):.3f} > {limit:g} points on {samples} images"))
+    out += metric_diff_failure(stats, tol, samples, "mIoU")
     if tol.get("min_cosine") is not None and stats["min_cosine"] < tol["min_cosine"]:
         out.append(("min_cosine", f"lowest per-image cosine {stats['min_cosine']:.6f} < {tol['min_cosine']}"))
     if tol.get("max_abs_diff") is not None and stats["max_abs_diff"] > tol["max_abs_diff"]:
