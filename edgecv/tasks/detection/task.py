@@ -148,6 +148,11 @@ class DetectionTask(Task):
     def summary(self, metrics: dict[str, Any]) -> dict[str, float | None]:
         return {key: round(float(metrics.get(key) or 0.0), 3) for key in ("map", "map50", "map75")}
 
+    def report_sections(self, report: Any) -> list[tuple[str, str, str]]:
+        from edgecv.tasks.detection.report import report_sections
+
+        return report_sections(report)
+
     def protected_modules(self, model: nn.Module) -> list[nn.Module]:
         """The head (its outputs are the boxes and classes the decoding reads): torchvision's ``net.head``; in a
         user's detector, every top-level module of the network whose name says head."""

@@ -59,7 +59,7 @@ def _recipe(tmp_path: Path, *overrides: str) -> Recipe:
 
 
 def test_user_detector_int8_both_schemes(tmp_path: Path) -> None:
-    report = compress(_recipe(tmp_path))
+    report = compress(_recipe(tmp_path, "report.formats=[json, html]"))
     rows = {(v.artifact, v.device): v for v in report.validations}
     fp32 = rows[("original-onnx", "host-cpu")]
     assert abs(fp32.metrics["map"] - fp32.metrics["torch_map"]) <= 0.1  # ONNX Runtime reproduces torch
@@ -79,6 +79,8 @@ def test_user_detector_int8_both_schemes(tmp_path: Path) -> None:
     tanh = [n for n in graph.node if n.op_type == "Tanh"]
     assert tanh and all(producers[n.input[0]].op_type != "DequantizeLinear" for n in tanh)  # decoding stays float
     assert ("int8-tensorrt", "jetson-orin-nano-8gb") in rows and ("int8-ort-cpu", "host-cpu") in rows
+    html = next((tmp_path / "runs").rglob("report.html")).read_text()
+    assert "Per-class AP" in html and "AP@0.5:0.95 (%)" in html  # the task's own section, with its dot plot
 
 
 @pytest.mark.parametrize("stage", ["{type: distill, epochs: 1, alpha: 0.5}", "{type: finetune, epochs: 1}",
