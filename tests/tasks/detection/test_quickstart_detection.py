@@ -28,7 +28,7 @@ def test_quickstart_detection_onnx_map_equals_torch(tmp_path: Path) -> None:
     assert all(p["passed"] and p["max_abs_diff"] < 1e-2 for p in export.metrics["parity"])
 
 
-@pytest.mark.parametrize("stage", ["{type: prune, target_macs: 0.6}", "{type: distill, epochs: 1}"])
-def test_unsupported_stages_refused(tmp_path: Path, stage: str) -> None:
+def test_deploy_bundles_refused_before_work(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match="not supported for detection yet; remove it"):
-        compress(load_recipe(RECIPE, [f"stages=[{stage}]", f"output={tmp_path}"]))
+        compress(load_recipe(RECIPE, ["export.bundles=[jetson-orin-nano-8gb]", f"output={tmp_path}"]))
+    assert not any(tmp_path.iterdir())  # nothing written
