@@ -37,7 +37,7 @@ class SegmentationTask(Task):
     metric = Metric(key="miou", label="mIoU", unit="%", higher_is_better=True)
     secondary_metrics = (Metric(key="pixel_accuracy", label="pixel accuracy", unit="%"),)
     deepstream_network_type = 2
-    unsupported_stages = {"prune": "pruning", "distill": "distillation", "deploy": "deploy bundles"}
+    unsupported_stages = {"prune": "pruning", "deploy": "deploy bundles"}
 
     def load_datasets(self, section: Any) -> DataSplits:
         from edgecv.tasks.segmentation.data import load_segmentation_datasets

@@ -1,5 +1,5 @@
-"""Segmentation INT8 and FP16: a user's ESPNet-like segmenter through both INT8 schemes (standard Q/DQ, pixel parity
-with mIoU) and FP16, and the INT8 parity criteria failing on what matters for pixels."""
+"""Segmentation compression: a user's ESPNet-like segmenter distilled (pixel KD), then INT8 in both schemes (standard
+Q/DQ, pixel parity with mIoU) and FP16; the INT8 parity criteria failing on what matters for pixels."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ model:
   input_size: [32, 48]
 data: {{max_val_samples: 8, max_selection_samples: 4, max_train_samples: 16, calibration_size: 8}}
 stages:
+  - {{type: distill, epochs: 1, max_batches_per_epoch: 2, batch_size: 4, lr: 0.001}}
   - {{type: quantize, calibration_batch_size: 8}}
   - {{type: quantize, precision: fp16}}
 export: {{parity: {{samples: 8}}}}
@@ -63,8 +64,11 @@ def nn_modules(net: torch.nn.Module) -> list[torch.nn.Module]:
     return list(torch.nn.Module.modules(net))  # the model hides .modules(), as ESPNet does
 
 
-def test_user_segmenter_int8_both_schemes_and_fp16(tmp_path: Path) -> None:
+def test_user_segmenter_distill_int8_both_schemes_fp16(tmp_path: Path) -> None:
     report = compress(_recipe(tmp_path))
+    distill = next(r for r in report.stages if r.kind == "distill")  # pixel KD from the loaded model
+    assert distill.metrics["metric"] == "miou" and distill.metrics["teacher"] is not None
+    assert distill.metrics["history"] and distill.outputs[0].format == "torch"
     quantize, fp16 = [r for r in report.stages if r.kind == "quantize"]
     assert quantize.metrics["batchnorm"]["folded"] == 2  # fx traces through SegmentationNet; BN after cat stays
     schemes = {s["scheme"]: s for s in quantize.metrics["schemes"]}
@@ -110,4 +114,5 @@ def test_int8_parity_judges_pixels_and_miou() -> None:
     thin[:, 0, 8:10, 8:10], thin[:, 3, 8:10, 8:10] = 9.0, 0.0
     small = segmentation_parity({"logits": reference}, {"logits": thin}, QuantParity(), names, list(truth))
     assert small.top1_agreement > 0.95 and "max_top1_diff" in small.failed and not small.passed
+
 

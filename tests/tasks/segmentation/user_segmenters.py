@@ -55,3 +55,8 @@ class TinyESP(nn.Module):
         deep = self.block(self.down(low))
         skip = nn.functional.avg_pool2d(low, 2)
         return self.up(self.head(torch.cat([deep, skip], 1)))
+
+
+def tiny_esp(num_classes: int) -> TinyESP:
+    """TinyESP by edgecv's ``num_classes`` (a teacher built from ``teacher.arch``, which takes no kwargs)."""
+    return TinyESP(num_classes)
