@@ -14,7 +14,9 @@ round (DESIGN: timing on 2 cores); for each INT8 file, the ops ONNX Runtime stil
 
     EDGECV_SHARED=/path/to/shared .venv/bin/python bench/segmentation_espnet_int8.py --run runs/camvid-espnet-int8/<id>
 
-Writes bench/results/segmentation_espnet_int8.json and .md, atomically.
+Writes bench/results/segmentation_espnet_int8.json and .md, atomically. ``--fp32 A.onnx --int8 B.onnx`` instead
+measures just those two files the same way (val mIoU, rotated-round batch-1 ratio, float ops) and writes
+``segmentation_espnet_int8_partial.{json,md}``: for an INT8 file taken before accuracy control finished.
 """
 
 from __future__ import annotations
@@ -94,9 +96,15 @@ def float_ops(path: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, required=True, help="a finished run of recipes/camvid-espnet-int8.yaml")
+    parser.add_argument("--run", type=Path, help="a finished run of recipes/camvid-espnet-int8.yaml")
+    parser.add_argument("--fp32", type=Path, help="with --int8 instead of --run: compare two ONNX files only")
+    parser.add_argument("--int8", type=Path)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    if args.run is None:
+        if args.fp32 is None or args.int8 is None:
+            parser.error("give --run, or both --fp32 and --int8")
+        return pair(args.fp32, args.int8, args.rounds)
     report = json.loads((args.run / "report.json").read_text())
     artifacts = {a["name"]: Path(a["path"]) if Path(a["path"]).is_absolute() else args.run / a["path"]
                  for a in report["artifacts"] if a["format"] == "onnx"}
@@ -111,19 +119,7 @@ def main() -> None:
     log("building the peers")
     nncf_defaults(model, calibration, spec, paths["nncf-defaults"])
     ort_defaults(paths["fp32"], calibration, paths["ort-static-defaults"])
-    val = task.loader(splits.val, pre, 8)
-    rows: dict[str, dict[str, Any]] = {}
-    for name, path in paths.items():
-        rows[name] = {**evaluate(path, val, splits.labels), "size_mb": round(path.stat().st_size / 1e6, 3)}
-        if name != "fp32":
-            rows[name]["ort_fusion"] = float_ops(path)
-        log(f"  {name}: mIoU {rows[name]['miou']}")
-    times = time_rounds(paths, spec.shape, [1], args.rounds, {1: 3.0})
-    for name in paths:
-        ratios = [f / t for f, t in zip(times["fp32"][1], times[name][1], strict=True)]
-        rows[name]["p50_ms_b1"] = round(median(times[name][1]), 3)
-        rows[name]["speedup_b1"] = round(median(ratios), 3)
-        rows[name]["speedup_b1_range"] = [round(min(ratios), 3), round(max(ratios), 3)]
+    rows, _ = measure(paths, args.rounds)
     stage = next(s for s in report["stages"] if s["kind"] == "quantize")
     control = {s["scheme"]: s.get("accuracy_control", {}) for s in stage["metrics"]["schemes"]}
     results = {
@@ -138,6 +134,41 @@ def main() -> None:
     atomic_write_json(RESULTS / "segmentation_espnet_int8.json", results)
     atomic_write_text(RESULTS / "segmentation_espnet_int8.md", markdown(results))
     print(markdown(results))
+
+
+def measure(paths: dict[str, Path], rounds: int) -> tuple[dict[str, dict[str, Any]], Any]:
+    """Val mIoU, size, float ops and batch-1 latency (rotated rounds, same-round ratios) of each file."""
+    recipe = load_recipe(RECIPE)
+    _, splits, pre, spec, _ = preflight(recipe, with_model=False)
+    val = get_task("segmentation").loader(splits.val, pre, 8)
+    rows: dict[str, dict[str, Any]] = {}
+    for name, path in paths.items():
+        rows[name] = {**evaluate(path, val, splits.labels), "size_mb": round(path.stat().st_size / 1e6, 3)}
+        if name != "fp32":
+            rows[name]["ort_fusion"] = float_ops(path)
+        log(f"  {name}: mIoU {rows[name]['miou']}")
+    times = time_rounds(paths, spec.shape, [1], rounds, {1: 3.0})
+    for name in paths:
+        ratios = [f / t for f, t in zip(times["fp32"][1], times[name][1], strict=True)]
+        rows[name]["p50_ms_b1"] = round(median(times[name][1]), 3)
+        rows[name]["speedup_b1"] = round(median(ratios), 3)
+        rows[name]["speedup_b1_range"] = [round(min(ratios), 3), round(max(ratios), 3)]
+    return rows, splits
+
+
+def pair(fp32: Path, int8: Path, rounds: int) -> None:
+    """FP32 vs one INT8 file (see the module docstring)."""
+    rows, splits = measure({"fp32": fp32, "int8": int8}, rounds)
+    results = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+               "files": {"fp32": str(fp32), "int8": str(int8)}, "val_images": len(splits.val), "rounds": rounds,
+               "rows": rows}
+    text = markdown({**results, "selection_images": len(splits.selection), "calibration_images": "the run's",
+                     "accuracy_control": {}}).replace("edgecv INT8 (accuracy control on mIoU) vs the peers' defaults",
+                                                       "FP32 vs one INT8 file")
+    RESULTS.mkdir(exist_ok=True)
+    atomic_write_json(RESULTS / "segmentation_espnet_int8_partial.json", results)
+    atomic_write_text(RESULTS / "segmentation_espnet_int8_partial.md", text)
+    print(text)
 
 
 def markdown(results: dict[str, Any]) -> str:
