@@ -176,9 +176,10 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         "# ESPNet on CamVid: edgecv INT8 (accuracy control on mIoU) vs the peers' defaults",
         "",
-        f"mIoU on the {results['val_images']} reported val frames at 360x480 (the {results['selection_images']} "
-        "selection frames decided accuracy control's float layers; "
-        f"{results['calibration_images']} train frames calibrated every variant); ONNX Runtime CPU, batch 1, "
+        f"mIoU on the {results['val_images']} reported val frames at 360x480 ("
+        + (f"the {results['selection_images']} selection frames decided accuracy control's float layers; "
+           f"{results['calibration_images']} train frames calibrated every variant" if results["accuracy_control"]
+           else "no decision used them") + "); ONNX Runtime CPU, batch 1, "
         f"{results['rounds']} rotated rounds, speed-up = FP32 p50 / variant p50 within a round (median, range). "
         "`bench/segmentation_espnet_int8.py`, 2 CPU cores shared with other jobs.",
         "",
@@ -190,7 +191,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {name} | {row['miou']:.2f} | {fp32['miou'] - row['miou']:+.2f} | "
                      f"{row['pixel_accuracy']:.2f} | {row['size_mb']:.3f} | {row['p50_ms_b1']:.1f} | "
                      f"{row['speedup_b1']:.2f}x ({low:.2f}-{high:.2f}) |")
-    lines += ["", "Accuracy control (selection split, mIoU points):"]
+    if results["accuracy_control"]:
+        lines += ["", "Accuracy control (selection split, mIoU points):"]
     for scheme, c in results["accuracy_control"].items():
         trials = ", ".join(f"{t['float_layers']} float: {t['score']:.2f}" for t in c.get("trials") or [])
         lines.append(f"- {scheme}: FP32 {c.get('reference')}, budget {c.get('budget')}, met {c.get('met')}, "
