@@ -64,7 +64,8 @@ class QuantParity(ParityCriteria):
     min_top1_agreement: float = Field(0.95, gt=0, le=1, description="Of the confident samples (see min_margin)")
     max_top1_diff: float | None = Field(
         2.0, ge=0, description="Largest |top-1 difference| in points between the INT8 ONNX and the fake-quantized "
-        "model on the compared images (one image is 100/samples points); None: not checked",
+        "model on the compared images (one image is 100/samples points); segmentation: |mIoU difference| on their "
+        "label maps, with min_margin and min_top1_agreement per pixel; None: not checked",
     )
 
 
