@@ -82,12 +82,13 @@ def nmse(candidate: torch.Tensor | dict[str, torch.Tensor], reference: torch.Ten
 
 
 def rank_layers(
-    quantized: nn.Module, reference: nn.Module, images: torch.Tensor, layers: list[Layer]
+    quantized: nn.Module, reference: nn.Module, images: torch.Tensor, layers: list[Layer], batch: int = 64
 ) -> list[LayerSensitivity]:
-    """Layers of ``quantized`` ordered from most to least sensitive (see the module docstring)."""
+    """Layers of ``quantized`` ordered from most to least sensitive (see the module docstring); ``batch`` images
+    per forward."""
     quantized.eval()
-    target = _logits(reference.eval(), images)
-    base = nmse(_logits(quantized, images), target)
+    target = _logits(reference.eval(), images, batch)
+    base = nmse(_logits(quantized, images, batch), target)
     hooks = quantizers(quantized)
     ranking = []
     for layer in layers:
@@ -98,7 +99,7 @@ def rank_layers(
         for n in names:
             hooks[n].disable_quantization()
         try:
-            error = nmse(_logits(quantized, images), target)
+            error = nmse(_logits(quantized, images, batch), target)
         finally:
             for n, enabled in zip(names, states, strict=True):
                 if enabled:

@@ -68,11 +68,11 @@ def check_distill_settings(recipe: Any, settings: DistillSettings, check: StageC
     """Before any work: a named teacher builds (checkpoint included) and the feature layers exist."""
     if check.model is None:
         return
-    from edgecv.data import load_datasets
+    from edgecv.tasks import get_task
 
     teacher = check.model
-    if settings.teacher.source == "model":
-        num_classes = len(load_datasets(recipe.data).labels)
+    if settings.teacher.source == "model":  # the task's classes (a segmenter's label maps name background too)
+        num_classes = len(get_task(recipe.task).load_datasets(recipe.data).labels)
         teacher = build_teacher(recipe, settings, num_classes, check.key)
     student_names, teacher_names = dict(check.model.named_modules()), dict(teacher.named_modules())
     for index, pair in enumerate(settings.features):

@@ -65,7 +65,8 @@ class QuantParity(ParityCriteria):
     min_top1_agreement: float = Field(0.95, gt=0, le=1, description="Of the confident samples (see min_margin)")
     max_top1_diff: float | None = Field(
         2.0, ge=0, description="Largest |top-1 difference| in points between the INT8 ONNX and the fake-quantized "
-        "model on the compared images (one image is 100/samples points); None: not checked",
+        "model on the compared images (one image is 100/samples points); segmentation: |mIoU difference| on their "
+        "label maps, with min_margin and min_top1_agreement per pixel; None: not checked",
     )
 
 
@@ -155,6 +156,19 @@ def calibration_source(ctx: RunContext) -> str:
     if ctx.splits.train is ctx.splits.selection:
         return "selection split (class-balanced, seeded; the recipe has no train data)"
     return "train split (class-balanced, seeded)"
+
+
+DECISION_VALUES = 1 << 24
+"""Input values per batch in accuracy control's scoring and ranking (64 MiB of float32): 256 CIFAR images, 32
+CamVid frames at 360x480, whose ONNX Runtime activations at batch 256 would not fit in memory."""
+
+
+def decision_batch(ctx: RunContext) -> int:
+    """Images per batch when accuracy control scores or ranks: at most 256, fewer for large inputs."""
+    values = 1
+    for side in ctx.input_spec.shape:
+        values *= int(side)
+    return max(1, min(256, DECISION_VALUES // max(values, 1)))
 
 
 def _score(ctx: RunContext, path: Path, loader: Any) -> float:
@@ -364,14 +378,15 @@ class _AccuracyControl:
         self.budget = Budget(params.max_accuracy_drop or 0.0, params.drop_type, self.metric.higher_is_better)
         judged = ctx.splits.selection  # the decisions' images; the reported val split decides nothing
         count = min(params.accuracy_samples or len(judged), len(judged))  # type: ignore[arg-type]
-        self.loader = ctx.loader(ctx.subset(judged, count), 256)
+        batch = decision_batch(ctx)
+        self.loader = ctx.loader(ctx.subset(judged, count), batch)
         self.trials = Path(tempfile.mkdtemp(prefix="trials-", dir=folder))
         spec = ctx.input_spec.model_copy(update={"dynamic_batch": ctx.recipe.export.dynamic_batch})
         reference = export_onnx(ctx.task.export_module(prepared), spec, self.trials / "fp32.onnx",
                                 opset=quantized_opset(ctx))
         self.reference = _score(ctx, reference, self.loader)
         ranking_set = ctx.subset(ctx.splits.train, params.ranking_samples)
-        self.images = torch.cat([x for x, _ in ctx.loader(ranking_set, 256)])
+        self.images = torch.cat([x for x, _ in ctx.loader(ranking_set, batch)])
         info(f"  accuracy control: FP32 {self.metric.label} {self.metric.show(self.reference)} on {count} "
              "selection images, "
              f"budget {self.budget.describe()}")
@@ -396,7 +411,7 @@ class _AccuracyControl:
         initial = self._measure(quantized, scheme, f"{scheme.short}-0")
         info(f"  {scheme.name}: all-INT8 {self.metric.label} {self.metric.show(initial)}")
         ranking = [] if self.budget.met(self.reference, initial) else \
-            rank_layers(quantized, self.prepared, self.images, self.candidates)
+            rank_layers(quantized, self.prepared, self.images, self.candidates, min(64, decision_batch(self.ctx)))
         by_name = {x.name: x for x in self.candidates}
         fixed = [x.node for x in self.ignored]
 

@@ -84,6 +84,17 @@ def main_output(out: Any) -> torch.Tensor:
     return out
 
 
+def logits_at_input_size(out: Any, images: torch.Tensor) -> torch.Tensor:
+    """The main output of ``out`` (see main_output), upsampled (bilinear) to ``images``' height and width."""
+    logits = main_output(out)
+    if logits.shape[-2:] != images.shape[-2:]:
+        logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+    return logits
+
+
+torch.fx.wrap("logits_at_input_size")  # one leaf call for torch.fx: BatchNorm folding traces the network inside
+
+
 class SegmentationNet(nn.Module):
     """``net``'s main output as (N, C, H, W) logits at the input's height and width."""
 
@@ -92,10 +103,7 @@ class SegmentationNet(nn.Module):
         self.net = net
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        logits = main_output(self.net(images))
-        if logits.shape[-2:] != images.shape[-2:]:
-            logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
-        return logits
+        return logits_at_input_size(self.net(images), images)
 
 
 def head_modules(model: nn.Module) -> list[nn.Module]:

@@ -32,7 +32,7 @@ def test_quickstart_segmentation_onnx_miou_equals_torch(tmp_path: Path) -> None:
     assert "Per-class IoU" in html
 
 
-@pytest.mark.parametrize("stage", ["{type: prune, target_macs: 0.6}", "{type: quantize, precision: int8}"])
+@pytest.mark.parametrize("stage", ["{type: prune, target_macs: 0.6}", "{type: distill, epochs: 1}"])
 def test_unsupported_stages_refused(tmp_path: Path, stage: str) -> None:
     with pytest.raises(RecipeError, match="not supported for segmentation yet; remove it"):
         compress(load_recipe(RECIPE, [f"stages=[{stage}]", f"output={tmp_path}"]))
