@@ -48,3 +48,10 @@ class StageFailure(EdgecvError):
     """
 
     exit_code = 1
+
+
+class PeerLost(StageFailure):
+    """This rank of a multi-process run lost contact with another rank, which failed first or was stopped: a
+    consequence, not the cause, so the launcher names another failed rank when there is one."""
+
+    exit_code = 75  # EX_TEMPFAIL (sysexits.h)

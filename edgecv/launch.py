@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from edgecv import distributed
-from edgecv.errors import EdgecvError, StageFailure
+from edgecv.errors import EdgecvError, PeerLost, StageFailure
 from edgecv.recipe import Recipe
 from edgecv.report.schema import Report
 from edgecv.stages.params import TrainParams
@@ -115,8 +115,10 @@ def launch(nproc: int, argv: list[str]) -> int:
     try:
         elastic_launch(config, sys.executable)("-m", "edgecv", *argv)
     except ChildFailedError as exc:
-        # a rank that exited with an error, before the ones torchrun then stopped with a signal
-        rank, first = min(exc.failures.items(), key=lambda item: (item[1].exitcode <= 0, item[1].timestamp, item[0]))
+        # a rank that exited with an error, before ranks that only lost contact with it (PeerLost) and before the
+        # ones torchrun then stopped with a signal; timestamps alone race when two ranks fail within a poll
+        rank, first = min(exc.failures.items(), key=lambda item: (
+            item[1].exitcode <= 0, item[1].exitcode == PeerLost.exit_code, item[1].timestamp, item[0]))
         code = first.exitcode if first.exitcode and first.exitcode > 0 else 1
         print(f"error: rank {rank} of {nproc} failed (exit code {first.exitcode}); its own error line is above; "
               "torchrun stopped the other ranks", file=sys.stderr)

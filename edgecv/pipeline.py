@@ -31,7 +31,7 @@ from rich.markup import escape
 from edgecv import distributed
 from edgecv.artifacts import StageResult, atomic_write_json, atomic_write_text, sha256_file
 from edgecv.console import info
-from edgecv.errors import EdgecvError, RecipeError, StageFailure, ValidationFailure
+from edgecv.errors import EdgecvError, PeerLost, RecipeError, StageFailure, ValidationFailure
 from edgecv.input_checks import describe_os_error
 from edgecv.plan import Step, plan, plan_steps
 from edgecv.preflight import prefixed, preflight
@@ -142,9 +142,11 @@ def _failure(exc: Exception, step: Step | None, run_dir: Path) -> EdgecvError:
     if isinstance(exc, OSError) and exc.errno is not None:
         return describe_os_error(exc, exc.filename or run_dir)
     reason = (str(exc).strip().splitlines() or [""])[0][:300]
+    failure = StageFailure
     if distributed.peer_lost(exc):
         reason = "lost contact with another rank: it failed or was stopped, and its own error line names it"
-    return StageFailure(
+        failure = PeerLost
+    return failure(
         f"{where} failed: {type(exc).__name__}: {reason} ({logged}); the run folder {run_dir} keeps the finished "
         "stages: fix the cause and continue with --resume"
     )
