@@ -29,7 +29,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,41 +36,17 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from compress_cifar10 import log, median, time_rounds  # noqa: E402
+from peers import nncf_defaults, ort_defaults  # noqa: E402
 
 from edgecv.artifacts import atomic_write_json, atomic_write_text  # noqa: E402
-from edgecv.export.onnx import export_onnx  # noqa: E402
 from edgecv.preflight import preflight  # noqa: E402
-from edgecv.quantize.nncf_ptq import Calibration, calibration_data, descriptors_copy_as_atoms, strip_quantized  # noqa: E402
+from edgecv.quantize.nncf_ptq import calibration_data  # noqa: E402
 from edgecv.recipe import load_recipe  # noqa: E402
 from edgecv.runtime import OrtRunner, TorchRunner  # noqa: E402
 from edgecv.tasks import get_task  # noqa: E402
 
 RECIPE = REPO / "recipes" / "coco128-fastestdet.yaml"
 RESULTS = REPO / "bench" / "results"
-
-
-def nncf_defaults(model: torch.nn.Module, calibration: Calibration, spec: Any, path: Path) -> None:
-    import nncf
-
-    with descriptors_copy_as_atoms():
-        quantized = nncf.quantize(model.eval(), calibration.dataset, subset_size=calibration.batches)
-    stripped = strip_quantized(quantized, torch.zeros(1, *spec.shape))
-    export_onnx(get_task("detection").export_module(stripped), spec, path, opset=17)
-
-
-def ort_defaults(fp32: Path, calibration: Calibration, path: Path) -> None:
-    from onnxruntime.quantization import CalibrationDataReader, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            images = torch.cat(list(calibration.dataset.get_inference_data()))
-            self.batches = iter(images[i : i + 1] for i in range(len(images)))  # the graph takes batch 1
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            batch = next(self.batches, None)
-            return None if batch is None else {"input": batch.numpy()}
-
-    quantize_static(str(fp32), str(path), Reader())
 
 
 def evaluate(runner: Any, loader: Any, labels: list[str]) -> dict[str, float]:
@@ -99,7 +74,7 @@ def main() -> None:
              "edgecv-int8-tensorrt-scheme": artifacts["int8-tensorrt"],
              "nncf-defaults": folder / "nncf-defaults.onnx", "ort-static-defaults": folder / "ort-defaults.onnx"}
     log("building the peers")
-    nncf_defaults(model, calibration, spec, paths["nncf-defaults"])
+    nncf_defaults(model, calibration, spec, paths["nncf-defaults"], task)
     ort_defaults(paths["fp32"], calibration, paths["ort-static-defaults"])
     val = task.loader(splits.val, pre, 16)
     rows: dict[str, dict[str, Any]] = {}

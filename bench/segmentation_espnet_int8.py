@@ -30,19 +30,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from compress_cifar10 import log, median, time_rounds  # noqa: E402
+from peers import nncf_defaults, ort_defaults  # noqa: E402
 
 from edgecv.artifacts import atomic_write_json, atomic_write_text  # noqa: E402
-from edgecv.export.onnx import export_onnx  # noqa: E402
 from edgecv.preflight import preflight  # noqa: E402
-from edgecv.quantize.nncf_ptq import Calibration, calibration_data, strip_quantized  # noqa: E402
+from edgecv.quantize.nncf_ptq import calibration_data  # noqa: E402
 from edgecv.quantize.onnx_graph import ort_fusion  # noqa: E402
 from edgecv.recipe import load_recipe  # noqa: E402
 from edgecv.runtime import OrtRunner  # noqa: E402
@@ -50,31 +47,6 @@ from edgecv.tasks import get_task  # noqa: E402
 
 RECIPE = REPO / "recipes" / "camvid-espnet-int8.yaml"
 RESULTS = REPO / "bench" / "results"
-
-
-def nncf_defaults(model: torch.nn.Module, calibration: Calibration, spec: Any, path: Path) -> None:
-    """``nncf.quantize`` with its defaults (what a user calls first), exported as QDQ ONNX."""
-    import nncf
-
-    quantized = nncf.quantize(model.eval(), calibration.dataset, subset_size=calibration.images)
-    stripped = strip_quantized(quantized, torch.zeros(1, *spec.shape))
-    export_onnx(stripped, spec, path, opset=17)
-
-
-def ort_defaults(fp32: Path, calibration: Calibration, path: Path) -> None:
-    """ONNX Runtime ``quantize_static`` with its defaults on the FP32 ONNX, one calibration frame per call."""
-    from onnxruntime.quantization import CalibrationDataReader, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            images = torch.cat(list(calibration.dataset.get_inference_data()))
-            self.batches = iter(images[i : i + 1] for i in range(len(images)))
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            batch = next(self.batches, None)
-            return None if batch is None else {"input": batch.numpy()}
-
-    quantize_static(str(fp32), str(path), Reader())
 
 
 def evaluate(path: Path, loader: Any, labels: list[str]) -> dict[str, Any]:
@@ -117,7 +89,7 @@ def main() -> None:
              "edgecv-int8-tensorrt-scheme": artifacts["int8-tensorrt"],
              "nncf-defaults": folder / "nncf-defaults.onnx", "ort-static-defaults": folder / "ort-defaults.onnx"}
     log("building the peers")
-    nncf_defaults(model, calibration, spec, paths["nncf-defaults"])
+    nncf_defaults(model, calibration, spec, paths["nncf-defaults"], task)
     ort_defaults(paths["fp32"], calibration, paths["ort-static-defaults"])
     rows, _ = measure(paths, args.rounds)
     stage = next(s for s in report["stages"] if s["kind"] == "quantize")
