@@ -84,16 +84,15 @@ def check_output_writable(recipe: Recipe) -> None:
 
 def check_values(recipe: Recipe) -> list[str]:
     """Refuse values that cannot work; warn about (and return) the ones that are merely absurd."""
-    from edgecv.models import model_entry
-    from edgecv.tasks import get_task
+    from edgecv.models import model_defaults
 
     hw = recipe.model.input_hw
     size = None if hw is None else min(hw)
-    entry = get_task(recipe.task).model_defaults(recipe.model.arch) or model_entry(recipe.model.arch)
+    entry = model_defaults(recipe)
     least = max(MIN_INPUT_SIZE, int(getattr(entry, "min_input_size", 0) or 0))
     if size is not None and size < least:
         raise RecipeError(
-            f"key 'model.input_size': {recipe.model.arch} needs an input of at least {least}x{least}, not "
+            f"key 'model.input_size': {recipe.model.label} needs an input of at least {least}x{least}, not "
             f"{size}x{size}; raise it (its default is {entry.input_size[0] if entry else 224})",
             field="model.input_size",
         )

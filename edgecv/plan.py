@@ -59,7 +59,7 @@ def step_settings(recipe: Recipe, kind: str, key: str) -> dict[str, Any]:
     data = recipe.to_dict()
     export, devices = data["export"], {"validate.devices": data["validate"]["devices"]}
     compared = {"export.parity.samples": export["parity"]["samples"]}
-    if kind == "load":
+    if kind in ("load", "load-onnx"):
         loaded = {k: v for k, v in data["data"].items() if k != "workers"}
         return {"task": data["task"], "seed": data["seed"], "model": data["model"], "data": loaded}
     if kind == "train":
@@ -88,7 +88,7 @@ def fingerprint(folder: str, settings: dict[str, Any], before: str) -> str:
 
 def plan_steps(recipe: Recipe) -> list[Step]:
     """The steps of ``recipe``, in the order they run (see the module docstring), with their fingerprints."""
-    entries: list[tuple[str, str, Any]] = [("load", "model", None)]
+    entries: list[tuple[str, str, Any]] = [("load-onnx" if recipe.model.onnx else "load", "model", None)]
     if recipe.train.epochs > 0:
         entries.append(("train", "train", recipe.train))
     entries += [(params.type, f"stages[{i}]", params) for i, params in enumerate(recipe.stages)]
@@ -114,11 +114,18 @@ def check_plan(recipe: Recipe, devices: list[DeviceProfile], model: nn.Module | 
     from edgecv.tasks import get_task
 
     task = get_task(recipe.task)
-    own = task.model_defaults(recipe.model.arch) is not None  # the task builds it (a detector)
-    entry = None if own else model_entry(recipe.model.arch)
+    arch = recipe.model.arch
+    own = arch is None or task.model_defaults(arch) is not None  # the task builds it (a detector), or no code
+    entry = None if own else model_entry(arch)  # type: ignore[arg-type]
     current, made_by, before = "torch", "load", []
     for step in plan_steps(recipe):
         stage = step.stage
+        if recipe.model.onnx is not None and before and "onnx" not in stage.accepts:
+            raise RecipeError(
+                f"key '{step.key}': {stage.kind} needs the model's PyTorch code, and model.onnx is only its graph; "
+                f"remove {step.key}{' (set train.epochs: 0)' if step.key == 'train' else ''}, or load the PyTorch "
+                "model (model.arch + model.checkpoint)"
+            )
         if stage.kind in task.unsupported_stages:
             raise RecipeError(f"key '{step.key}': {task.unsupported_stages[stage.kind]}: not supported for "
                               f"{task.name} yet; remove it")

@@ -10,8 +10,9 @@ from torch import nn
 from edgecv.artifacts import InputSpec, Preprocessing
 from edgecv.data import DataSplits
 from edgecv.devices import DeviceProfile, load_device
-from edgecv.errors import EdgecvError
+from edgecv.errors import EdgecvError, RecipeError
 from edgecv.input_checks import check_inputs
+from edgecv.models.onnx_input import OnnxModelInfo
 from edgecv.plan import check_plan
 from edgecv.recipe import Recipe
 from edgecv.tasks import get_task
@@ -45,14 +46,29 @@ def load_devices(recipe: Recipe) -> list[DeviceProfile]:
     return profiles
 
 
-def preprocessing_for(recipe: Recipe, labels: list[str]) -> Preprocessing:
-    """The model's own preprocessing (zoo defaults), with the recipe's input_size/mean/std taking precedence."""
-    from edgecv.models import model_entry
+def preprocessing_for(
+    recipe: Recipe, labels: list[str], onnx_shape: tuple[int, int, int] | None = None
+) -> Preprocessing:
+    """The model's own preprocessing (zoo defaults), with the recipe's input_size/mean/std taking precedence.
 
-    own = get_task(recipe.task).model_defaults(recipe.model.arch)  # a task's own model (a detector)
-    entry = own or model_entry(recipe.model.arch)
+    A ``model.onnx`` graph (``onnx_shape``: its input's channels, height, width) fixes the size, and its mean and
+    std must be given: nothing in an ONNX file says how its pixels were normalized.
+    """
+    from edgecv.models import model_defaults
+
+    if onnx_shape is not None:
+        missing = [k for k in ("mean", "std") if getattr(recipe.model, k) is None]
+        if missing:
+            raise RecipeError(
+                f"key 'model.{missing[0]}': model.onnx does not say how its input was normalized; give model.mean "
+                "and model.std (pixels scaled to 0-1, then (x - mean) / std; [0, 0, 0] and [1, 1, 1] for x/255)"
+            )
+    own = None if recipe.model.arch is None else get_task(recipe.task).model_defaults(recipe.model.arch)
+    entry = model_defaults(recipe)
     size = entry.input_size if entry else (224, 224)
-    if recipe.model.input_hw:
+    if onnx_shape is not None:
+        size = onnx_shape[1:]
+    elif recipe.model.input_hw:
         size = recipe.model.input_hw
     elif own is None and recipe.data.format in ("auto", "digits") and recipe.data.train is None \
             and recipe.data.val is None:
@@ -87,6 +103,15 @@ def build_initial_model(recipe: Recipe, num_classes: int) -> nn.Module:
     )
 
 
+def onnx_input(recipe: Recipe, devices: list[DeviceProfile], num_classes: int) -> OnnxModelInfo | None:
+    """What a ``model.onnx`` graph says about its input, after every check of it (None for a PyTorch model)."""
+    if recipe.model.onnx is None:
+        return None
+    from edgecv.models.onnx_input import prepare_onnx_model
+
+    return prepare_onnx_model(recipe, devices, num_classes).info
+
+
 def prefixed(recipe: Recipe, exc: EdgecvError) -> EdgecvError:
     """The same error with the recipe file and key in front (unless it already names the recipe)."""
     message = str(exc)
@@ -104,10 +129,13 @@ def preflight(
         check_inputs(recipe)
         devices = load_devices(recipe)
         splits = get_task(recipe.task).load_datasets(recipe.data)
-        pre = preprocessing_for(recipe, splits.labels)
+        graph = onnx_input(recipe, devices, splits.num_classes)
+        pre = preprocessing_for(recipe, splits.labels, graph.shape if graph else None)
         seed_everything(recipe.seed)  # before the model is built: its initial weights come from the seed
-        model = build_initial_model(recipe, splits.num_classes) if with_model else None
+        model = build_initial_model(recipe, splits.num_classes) if with_model and graph is None else None
         spec = InputSpec(shape=(3, *pre.size), output_names=get_task(recipe.task).output_names(model))
+        if graph is not None:
+            spec = spec.model_copy(update={"name": graph.input_name, "dynamic_batch": graph.fixed_batch is None})
         check_plan(recipe, devices, model)
     except EdgecvError as exc:
         raise prefixed(recipe, exc) from exc

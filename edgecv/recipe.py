@@ -35,7 +35,7 @@ from edgecv.validate.parity import ParityCriteria
 StageParams = Annotated[Union[tuple(recipe_stage_params())], Field(discriminator="type")]  # noqa: UP007
 """One entry of a recipe's ``stages:`` list: the Params of any registered stage, chosen by its ``type``."""
 
-PATH_KEYS = ("model.checkpoint", "model.code_dir", "data.train", "data.val", "output")
+PATH_KEYS = ("model.checkpoint", "model.code_dir", "model.onnx", "data.train", "data.val", "output")
 LIST_PATH_KEYS = ("validate.devices", "export.bundles")
 """Lists whose entries are device names or YAML paths; a path (``.yaml``/``.yml`` or with a ``/``) resolves too."""
 MIN_INPUT_SIZE = 8
@@ -43,9 +43,19 @@ _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class ModelSection(StrictModel):
-    """Which model: a zoo name (``resnet20``, ``mobilenet_v2``) or ``package.module:factory``."""
+    """Which model: a zoo name (``resnet20``, ``mobilenet_v2``), ``package.module:factory``, or an ONNX file."""
 
-    arch: str = Field(description="Zoo name (`edgecv models`) or import path `package.module:factory`")
+    arch: str | None = Field(
+        None, description="Zoo name (`edgecv models`) or import path `package.module:factory`; or give model.onnx"
+    )
+    onnx: Path | None = Field(
+        None, description="A model exported elsewhere, as an ONNX file (instead of model.arch): quantized, validated "
+        "and deployed as it is; stages that need its PyTorch code (train, prune, distill, finetune, QAT) are refused"
+    )
+    outputs: list[str] | None = Field(
+        None, min_length=1, description="model.onnx: the graph outputs the task reads, in the order its decoding "
+        "takes them (classification/segmentation: the logits; detection: see model.decoding); default: all, in order"
+    )
     num_classes: int | None = Field(None, gt=0, description="Defaults to the number of classes in the data")
     checkpoint: Path | None = Field(
         None, description="Weights to load: a state_dict (.pt/.pth, read weights-only) or a .safetensors file"
@@ -78,6 +88,28 @@ class ModelSection(StrictModel):
         None, description="Detection: how a user's network's raw output becomes boxes and class scores (`edgecv "
         "models` lists the decoders, e.g. fastestdet); torchvision detectors decode themselves"
     )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSection:
+        if (self.arch is None) == (self.onnx is None):
+            raise ValueError("give exactly one of model.arch (a zoo name or package.module:factory) and model.onnx "
+                             "(an ONNX file)")
+        if self.onnx is not None:
+            torch_only = {"checkpoint": self.checkpoint is not None, "code_dir": self.code_dir is not None,
+                          "pretrained": self.pretrained, "kwargs": bool(self.kwargs),
+                          "trust_checkpoint": self.trust_checkpoint}
+            used = [k for k, v in torch_only.items() if v]
+            if used:
+                raise ValueError(f"model.onnx is a whole model: model.{used[0]} applies to a PyTorch model only; "
+                                 f"remove model.{used[0]}")
+        elif self.outputs is not None:
+            raise ValueError("model.outputs names graph outputs of model.onnx; remove it for a PyTorch model")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How reports name the model: its ``arch``, or ``onnx:<file name>``."""
+        return self.arch if self.arch is not None else f"onnx:{Path(str(self.onnx)).name}"
 
     @field_validator("input_size")
     @classmethod

@@ -61,6 +61,17 @@ def model_entry(arch: str) -> ModelEntry | None:
     return entry
 
 
+def model_defaults(recipe: Any) -> Any | None:
+    """Input size, mean and std defaults of the recipe's model: the task's own model's (a detector), else the zoo
+    entry's; None for a user's factory or a ``model.onnx`` graph (whose input fixes its size)."""
+    from edgecv.tasks import get_task
+
+    arch = recipe.model.arch
+    if arch is None:
+        return None
+    return get_task(recipe.task).model_defaults(arch) or model_entry(arch)
+
+
 def build_model(
     arch: str,
     num_classes: int,

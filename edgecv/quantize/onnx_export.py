@@ -72,7 +72,7 @@ def write_qdq_onnx(
     stripped = strip_quantized(quantized, torch.zeros(1, *spec.shape))
     export_onnx(wrap(stripped) if wrap else stripped, spec, path, opset=opset, simplify=True)
     require_standard_ops(onnx.load(str(path)), path.name)  # before anything loads it: a custom op crashes ORT
-    return _rewrite(path, int8_weights)
+    return rewrite_qdq(path, int8_weights)
 
 
 def quantize_to_onnx(
@@ -100,7 +100,7 @@ def quantize_to_onnx(
             "layers": layer_counts(onnx.load(str(path)))}
 
 
-def _rewrite(path: Path, int8_weights: bool) -> int:
+def rewrite_qdq(path: Path, int8_weights: bool) -> int:
     """ONNX Runtime CPU form (``int8_weights``): int8 weight initializers, hard-sigmoid gates as uint8 Clips on
     aligned grids, scalar scalings folded into
     DequantizeLinear and scalar Add/Mul operands quantized (hard-swish as QLinearAdd/QLinearMul), DequantizeLinear
@@ -125,7 +125,7 @@ def _rewrite(path: Path, int8_weights: bool) -> int:
     return count
 
 
-def _tensorrt_checks(ctx: Any, path: Path, plan: ArtifactPlan) -> tuple[dict[str, Any], list[str]]:
+def tensorrt_checks(ctx: Any, path: Path, plan: ArtifactPlan) -> tuple[dict[str, Any], list[str]]:
     from edgecv.export.tensorrt_rules import check_for_device
 
     checks, warnings = {}, []
@@ -164,7 +164,7 @@ def export_quantized(
         if path.exists():  # ONNX Runtime refused the file: a non-standard op is the one-line reason, if there is one
             require_standard_ops(onnx.load(str(path)), path.name)
         raise
-    stored = _rewrite(path, plan.scheme.store_int8_weights)
+    stored = rewrite_qdq(path, plan.scheme.store_int8_weights)
     with OrtRunner(path, threads=ctx.recipe.validate_.threads) as runner:
         parity = parity_check(ctx, TorchRunner(stripped), runner, (f"{source.name} (fake-quantized)", name),
                               params.parity, judged_by=key, store=comparison_path(path))
@@ -182,7 +182,7 @@ def export_quantized(
     }
     if plan.scheme.name == "onnxruntime-cpu":
         metrics["ort_fusion"] = ort_fusion(path)
-    checks, warnings = _tensorrt_checks(ctx, path, plan)
+    checks, warnings = tensorrt_checks(ctx, path, plan)
     if checks:
         metrics["tensorrt_check"] = checks
     return artifact, metrics, warnings

@@ -25,6 +25,7 @@ class OrtRunner(Runner):
         threads: int | None = None,
         providers: list[str] | None = None,
         optimized_model_path: str | Path | None = None,
+        optimize: bool = True,
     ) -> None:
         import onnxruntime as ort
 
@@ -33,7 +34,9 @@ class OrtRunner(Runner):
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # optimize=False runs a Q/DQ graph op by op in float: fake quantization, the reference of its INT8 kernels
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else \
+            ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         if optimized_model_path is not None:
             options.optimized_model_filepath = str(optimized_model_path)
         self.session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from edgecv.stages.base import CurrentModel, RunContext
 
 ANY_FORMAT: frozenset[str] = frozenset({"torch", "onnx", "tensorrt-engine", "bundle"})
-REFERENCE_KINDS = ("load", "train")
+REFERENCE_KINDS = ("load", "load-onnx", "train")
 """Stages whose output is the run's reference model (the teacher by default, the FP32 baseline of the report)."""
 
 

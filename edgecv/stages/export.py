@@ -138,6 +138,8 @@ def torch_artifacts_to_export(ctx: RunContext, current: CurrentModel) -> list[Cu
     from edgecv.stages.base import CurrentModel
 
     torch_outputs = [(r.kind, a) for r in ctx.results for a in r.outputs if a.format == "torch"]
+    if not torch_outputs:
+        return []  # the model came as ONNX (model.onnx): its graph is the baseline already
     reference = [a for kind, a in torch_outputs if kind in REFERENCE_KINDS][-1]
     final = torch_outputs[-1][1]
     chosen = [reference] if reference.name == final.name else [reference, final]
@@ -175,11 +177,13 @@ class ExportOnnxStage(Stage):
             )
             outputs.append(artifact)
             parities.append(parity.model_dump())
-        metrics = {
+        metrics: dict[str, Any] = {
             "opset": export_opset(ctx.recipe, ctx.devices),
             "simplified": ctx.recipe.export.simplify,
             "parity": parities,
         }
+        if not outputs:
+            metrics["note"] = "no PyTorch model to export: model.onnx is the run's FP32 baseline as given"
         return StageResult(
             stage=folder.name, kind=self.kind, inputs=[a.parent or "" for a in outputs], outputs=outputs,
             metrics=metrics, seconds=time.perf_counter() - started,

@@ -127,7 +127,7 @@ class PruneStage(Stage):
         problem = pruning_problem(check.model, example_input(check.recipe), ignored=params.ignored_layers,
                                   round_to=round_to, task=get_task(check.recipe.task))
         if problem is not None:
-            raise RecipeError(f"key '{check.key}': {check.recipe.model.arch} cannot be channel-pruned: {problem}")
+            raise RecipeError(f"key '{check.key}': {check.recipe.model.label} cannot be channel-pruned: {problem}")
 
     def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
         import copy

@@ -29,6 +29,7 @@ from pydantic import Field, model_validator
 from edgecv.artifacts import ModelArtifact, StageResult
 from edgecv.console import info
 from edgecv.errors import RecipeError
+from edgecv.quantize.from_onnx import onnx_source
 from edgecv.stages.contract import Stage, StageCheck, register_stage, stage_key
 from edgecv.stages.params import DistillSettings, StrictModel, TrainParams
 from edgecv.validate.parity import ParityCriteria
@@ -171,7 +172,7 @@ def decision_batch(ctx: RunContext) -> int:
     return max(1, min(256, DECISION_VALUES // max(values, 1)))
 
 
-def _score(ctx: RunContext, path: Path, loader: Any) -> float:
+def score_onnx(ctx: RunContext, path: Path, loader: Any) -> float:
     """The task's primary metric of an ONNX file through ONNX Runtime on ``loader``'s images."""
     from edgecv.runtime import OrtRunner
     from edgecv.validate.accuracy import evaluate_runner
@@ -199,6 +200,9 @@ class QuantizeStage(Stage):
         from edgecv.quantize.schemes import plan_artifacts
 
         plan_artifacts(params.precision, params.scheme, check.devices, check.key)
+        if check.recipe.model.onnx is not None and params.method == "qat":
+            raise RecipeError(f"key '{check.key}.method': QAT trains through the model's PyTorch code, and model.onnx "
+                              "is only its graph; use method: ptq (with max_accuracy_drop for accuracy control)")
         if params.precision == "int8":
             try:
                 quantized_opset(check)
@@ -217,6 +221,13 @@ class QuantizeStage(Stage):
         p = self.params
         key = stage_key(ctx.recipe, p)
         plans, notes = plan_artifacts(p.precision, p.scheme, ctx.devices, key)
+        from_graph = onnx_source(ctx, current)
+        if from_graph is not None:  # model.onnx: no torch model in this run
+            outputs, metrics, warnings = self._from_onnx(ctx, from_graph, plans, folder, key)
+            for note in notes + warnings:
+                info(f"  note: {note}")
+            return StageResult(stage=folder.name, kind=self.kind, inputs=[from_graph.name], outputs=outputs,
+                               metrics=metrics, seconds=time.perf_counter() - started, warnings=notes + warnings)
         source, module = float_source(ctx, current)
         if p.precision == "fp16":
             outputs, metrics = self._fp16(ctx, module, source, plans[0], folder)
@@ -228,6 +239,22 @@ class QuantizeStage(Stage):
             info(f"  note: {note}")
         return StageResult(stage=folder.name, kind=self.kind, inputs=[source.name], outputs=outputs,
                            metrics=metrics, seconds=time.perf_counter() - started, warnings=notes)
+
+    def _from_onnx(self, ctx: RunContext, source: ModelArtifact, plans: list[ArtifactPlan], folder: Path,
+                   key: str) -> tuple[list[ModelArtifact], dict[str, Any], list[str]]:
+        """The stage on a user's ONNX graph (:mod:`edgecv.quantize.from_onnx`)."""
+        from edgecv.quantize.from_onnx import OnnxInt8, fp16_from_onnx
+        from edgecv.quantize.onnx_export import quantized_opset
+
+        if self.params.precision == "fp16":
+            outputs, metrics = fp16_from_onnx(ctx, source, plans[0], plans[0].artifact_name(self.params.name), folder)
+            return outputs, metrics, []
+        quantized_opset(ctx)
+        job = OnnxInt8(ctx, self.params, source, folder, key)
+        try:
+            return job.run(plans)
+        finally:
+            job.close()
 
     # ------------------------------------------------------------------------------------------------ INT8
 
@@ -348,7 +375,7 @@ class QuantizeStage(Stage):
                                           targets=plan.targets)
         emulated = fp16_emulation(path, folder / f"{name}.fp16-emulated.onnx")
         loader = ctx.val_loader()
-        fp32, fp16 = _score(ctx, path, loader), _score(ctx, emulated, loader)
+        fp32, fp16 = score_onnx(ctx, path, loader), score_onnx(ctx, emulated, loader)
         metric = ctx.task.metric
         info(f"  {name}: FP32 ONNX {metric.label} {metric.show(fp32)}, FP16 emulated {metric.show(fp16)}")
         metrics = {
@@ -384,7 +411,7 @@ class _AccuracyControl:
         spec = ctx.input_spec.model_copy(update={"dynamic_batch": ctx.recipe.export.dynamic_batch})
         reference = export_onnx(ctx.task.export_module(prepared), spec, self.trials / "fp32.onnx",
                                 opset=quantized_opset(ctx))
-        self.reference = _score(ctx, reference, self.loader)
+        self.reference = score_onnx(ctx, reference, self.loader)
         ranking_set = ctx.subset(ctx.splits.train, params.ranking_samples)
         self.images = torch.cat([x for x, _ in ctx.loader(ranking_set, batch)])
         info(f"  accuracy control: FP32 {self.metric.label} {self.metric.show(self.reference)} on {count} "
@@ -399,7 +426,7 @@ class _AccuracyControl:
         from edgecv.quantize.onnx_export import export_for_trial
 
         path = export_for_trial(self.ctx, quantized, self.trials / f"{tag}.onnx", scheme)
-        return _score(self.ctx, path, self.loader)
+        return score_onnx(self.ctx, path, self.loader)
 
     def run(self, plan: ArtifactPlan, quantized: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
         from edgecv.quantize.accuracy_control import search_float_layers

@@ -109,6 +109,22 @@ class Task(ABC):
         one logits output)."""
         return model
 
+    def adapt_onnx(self, model: Any, info: Any, section: Any, num_classes: int) -> Any:
+        """A user's ONNX graph (``model.onnx``) in the task's form: its one output (``info.outputs``) renamed to
+        the task's output name. ``info`` is an :class:`edgecv.models.onnx_input.OnnxModelInfo`; a task whose outputs
+        need decoding (a detector) overrides this."""
+        from edgecv.errors import ModelError
+        from edgecv.models.onnx_input import rename_outputs
+
+        names = self.output_names(None)
+        if len(info.outputs) != len(names):
+            raise ModelError(
+                f"{self.name} reads {len(names)} output(s) ({', '.join(names)}) but model.onnx {section.onnx} has "
+                f"{len(info.outputs)} ({', '.join(info.outputs)}); name the one to read in model.outputs",
+                field="model.outputs",
+            )
+        return rename_outputs(model, dict(zip(info.outputs, names, strict=True)))
+
     def stage_problem(self, kind: str, params: Any, model: nn.Module | None) -> str | None:
         """Why this task cannot run stage ``kind`` with ``params`` on ``model`` (checked before any work), or None.
         ``unsupported_stages`` covers whole stage kinds; this, what depends on the model (a user's detector has

@@ -70,6 +70,12 @@ class DetectionTask(Task):
             return model
         return DecodedDetector(model, decoder_for(getattr(section, "decoding", None))).eval()
 
+    def adapt_onnx(self, model: Any, info: Any, section: Any, num_classes: int) -> Any:
+        """A user's ONNX detector followed by its declared ``model.decoding``, in float (boxes, scores)."""
+        from edgecv.tasks.detection.onnx_decoding import decode_onnx
+
+        return decode_onnx(model, info, section, num_classes)
+
     def stage_problem(self, kind: str, params: Any, model: nn.Module | None) -> str | None:
         """Stages that need a label loss, which edgecv knows only for torchvision detectors (their own)."""
         from edgecv.tasks.detection.decoders import DecodedDetector

@@ -1,0 +1,118 @@
+"""Layers of a quantized ONNX graph put back in float, and their sensitivity ranking, for accuracy control.
+
+A layer (Conv, ConvTranspose, Gemm, MatMul) is in float when its inputs no longer pass a Q/DQ pair: an activation
+input reads the QuantizeLinear's float input directly, a weight becomes its exact dequantized values. Everything
+else keeps the calibration it had, so a trial differs from the all-INT8 graph in those layers only (what NNCF's
+ignored scope would give, without calibrating again: a trial costs one ONNX Runtime session, not a quantization).
+
+Example::
+
+    ranking = rank_onnx_layers(quantized, fp32_outputs, batches, quantized_layers(quantized))
+    keep_float(quantized, [r.name for r in ranking[:3]])
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from edgecv.quantize.onnx_ptq import FLOAT_PREFIXES, dequantized_weight, drop_unused_initializers
+from edgecv.quantize.sensitivity import LayerSensitivity
+
+LAYER_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+def _producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    return {out: node for node in model.graph.node for out in node.output}
+
+
+def quantized_layers(model: onnx.ModelProto) -> list[str]:
+    """Names of the layers that read a DequantizeLinear output (the decoding's nodes excluded), in graph order."""
+    producers = _producers(model)
+    return [
+        node.name for node in model.graph.node
+        if node.op_type in LAYER_TYPES and not node.name.startswith(FLOAT_PREFIXES)
+        and any(producers.get(x) is not None and producers[x].op_type == "DequantizeLinear" for x in node.input)
+    ]
+
+
+def keep_float(model: onnx.ModelProto, names: Iterable[str]) -> onnx.ModelProto:
+    """A copy of ``model`` with the layers ``names`` in float (see the module docstring); dead Q/DQ nodes go."""
+    chosen = set(names)
+    result = copy.deepcopy(model)
+    producers = _producers(result)
+    inits = {t.name for t in result.graph.initializer}
+    for node in result.graph.node:
+        if node.name not in chosen:
+            continue
+        for index, tensor in enumerate(node.input):
+            dequantize = producers.get(tensor)
+            if dequantize is None or dequantize.op_type != "DequantizeLinear":
+                continue
+            source = dequantize.input[0]
+            if source in inits:  # an int8 weight initializer
+                values = dequantized_weight(result, dequantize)
+                if values is not None:
+                    name = f"{source}_float_{node.name}"
+                    result.graph.initializer.append(numpy_helper.from_array(values, name))
+                    node.input[index] = name
+                continue
+            quantize = producers.get(source)
+            if quantize is not None and quantize.op_type == "QuantizeLinear":
+                node.input[index] = quantize.input[0]  # the float activation, or a float weight initializer
+    _drop_dead_nodes(result)
+    drop_unused_initializers(result)
+    return result
+
+
+def _drop_dead_nodes(model: onnx.ModelProto) -> None:
+    """Remove nodes none of whose outputs is read (by a node or as a graph output), until none is left."""
+    outputs = {o.name for o in model.graph.output}
+    while True:
+        read = {name for node in model.graph.node for name in node.input} | outputs
+        dead = [n for n in model.graph.node if not any(o in read for o in n.output)]
+        if not dead:
+            return
+        for node in dead:
+            model.graph.node.remove(node)
+
+
+def run_batches(model: onnx.ModelProto, batches: list[np.ndarray], threads: int | None = None) -> dict[str, Any]:
+    """``model``'s outputs by name over ``batches`` (concatenated), through ONNX Runtime."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or 0
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    names = [o.name for o in session.get_outputs()]
+    parts = [session.run(names, {name: batch}) for batch in batches]
+    return {n: np.concatenate([p[i] for p in parts]) for i, n in enumerate(names)}
+
+
+def output_nmse(candidate: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> float:
+    """Mean over outputs of each output's normalized squared error (outputs in different units weigh alike)."""
+    import torch
+
+    from edgecv.quantize.sensitivity import nmse
+
+    return nmse({k: torch.from_numpy(v).float() for k, v in candidate.items()},
+                {k: torch.from_numpy(v).float() for k, v in reference.items()})
+
+
+def rank_onnx_layers(quantized: onnx.ModelProto, reference: dict[str, np.ndarray], batches: list[np.ndarray],
+                     layers: list[str], threads: int | None = None) -> list[LayerSensitivity]:
+    """``layers`` from most to least sensitive: how much the output NMSE against ``reference`` (the FP32 graph's
+    outputs on ``batches``) falls when the layer alone is in float."""
+    base = output_nmse(run_batches(quantized, batches, threads), reference)
+    ranking = []
+    for name in layers:
+        error = output_nmse(run_batches(keep_float(quantized, [name]), batches, threads), reference)
+        ranking.append(LayerSensitivity(name, name, base - error, error, 2))
+    return sorted(ranking, key=lambda r: r.score, reverse=True)

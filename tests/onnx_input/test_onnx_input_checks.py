@@ -1,0 +1,121 @@
+"""A user's ONNX file as the model: what is read from the graph, and what is refused before any work (exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from edgecv.cli import app
+from edgecv.recipe import load_recipe
+from tests.conftest import tiny_recipe_data
+from tests.onnx_input.graphs import classifier
+
+runner = CliRunner()
+NORMALIZE = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+
+
+def _recipe(tmp_path: Path, model: dict, **sections: object) -> Path:
+    """The tiny recipe with ``model`` as the whole model section (no zoo arch) and no training."""
+    data = tiny_recipe_data(tmp_path, **{"train": {"epochs": 0}, **sections})
+    data["model"] = model
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _refused(tmp_path: Path, path: Path, *expected: str) -> str:
+    result = runner.invoke(app, ["compress", str(path)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+    assert not list((tmp_path / "runs").rglob("report.json"))
+    return lines[0]
+
+
+def test_old_opset_is_converted_and_input_read_from_graph(tmp_path: Path) -> None:
+    """An opset-11 graph is converted to the run's opset; size and batch come from the graph, not the zoo."""
+    graph = classifier(tmp_path / "m.onnx", opset=11)
+    path = _recipe(tmp_path, {"onnx": str(graph), **NORMALIZE})
+    result = runner.invoke(app, ["compress", str(path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(next((tmp_path / "runs").rglob("report.json")).read_text())
+    load = next(s for s in report["stages"] if s["kind"] == "load-onnx")
+    assert load["metrics"]["source_opset"] == 11 and load["metrics"]["opset"] == 17
+    assert load["metrics"]["task_outputs"] == ["logits"]
+    original = load["outputs"][0]
+    assert original["input"]["shape"] == [3, 16, 16] and original["input"]["name"] == "images"
+    assert original["params"] == 8 * 3 * 9 + 8 + 10 * 8 + 10
+    assert original["macs"] == 16 * 16 * 8 * 27 + 80  # conv + gemm, counted on the graph
+
+
+def test_bad_opset_is_refused(tmp_path: Path) -> None:
+    graph = classifier(tmp_path / "old.onnx", opset=6)
+    path = _recipe(tmp_path, {"onnx": str(graph), **NORMALIZE})
+    _refused(tmp_path, path, "old.onnx", "opset 6", "re-export")
+
+
+def test_custom_operator_is_refused_naming_the_node(tmp_path: Path) -> None:
+    graph = classifier(tmp_path / "custom.onnx", custom_op=True)
+    path = _recipe(tmp_path, {"onnx": str(graph), **NORMALIZE})
+    _refused(tmp_path, path, "custom.onnx", "'mystery'", "com.acme::Mystery")
+
+
+def test_missing_input_shape_needs_input_size(tmp_path: Path) -> None:
+    graph = classifier(tmp_path / "dynamic.onnx", height="h", width="w")
+    path = _recipe(tmp_path, {"onnx": str(graph), **NORMALIZE})
+    _refused(tmp_path, path, "model.input_size", "no fixed height")
+    fixed = _recipe(tmp_path, {"onnx": str(graph), "input_size": 16, **NORMALIZE})
+    assert load_recipe(fixed).model.input_hw == (16, 16)
+    result = runner.invoke(app, ["validate", str(fixed)])
+    assert result.exit_code == 0, result.output
+
+
+def test_input_size_contradicting_the_graph_is_refused(tmp_path: Path) -> None:
+    graph = classifier(tmp_path / "m.onnx")
+    path = _recipe(tmp_path, {"onnx": str(graph), "input_size": 32, **NORMALIZE})
+    _refused(tmp_path, path, "model.input_size", "contradicts", "16x16")
+
+
+def test_normalization_must_be_given(tmp_path: Path) -> None:
+    graph = classifier(tmp_path / "m.onnx")
+    path = _recipe(tmp_path, {"onnx": str(graph)})
+    _refused(tmp_path, path, "model.mean", "does not say how its input was normalized")
+
+
+@pytest.mark.parametrize(("stage", "words"), [
+    ({"type": "prune", "target_macs": 0.5}, ["stages[0]", "prune needs the model's PyTorch code"]),
+    ({"type": "quantize", "method": "qat"}, ["stages[0].method", "QAT"]),
+])
+def test_stages_that_need_pytorch_code_are_refused(tmp_path: Path, stage: dict, words: list[str]) -> None:
+    graph = classifier(tmp_path / "m.onnx")
+    path = _recipe(tmp_path, {"onnx": str(graph), **NORMALIZE}, stages=[stage])
+    _refused(tmp_path, path, *words)
+
+
+def test_training_is_refused(tmp_path: Path) -> None:
+    graph = classifier(tmp_path / "m.onnx")
+    path = _recipe(tmp_path, {"onnx": str(graph), **NORMALIZE}, train={"epochs": 1})
+    _refused(tmp_path, path, "key 'train'", "train.epochs: 0")
+
+
+def test_unknown_output_and_torch_fields_are_refused(tmp_path: Path) -> None:
+    graph = classifier(tmp_path / "m.onnx")
+    _refused(tmp_path, _recipe(tmp_path, {"onnx": str(graph), "outputs": ["logit"], **NORMALIZE}),
+             "model.outputs", "'logit'", "scores")
+    _refused(tmp_path, _recipe(tmp_path, {"onnx": str(graph), "checkpoint": "w.pt", **NORMALIZE}),
+             "model.checkpoint applies to a PyTorch model only")
+    _refused(tmp_path, _recipe(tmp_path, {"onnx": str(graph), "arch": "small_cnn", **NORMALIZE}),
+             "exactly one of model.arch")
+
+
+def test_not_an_onnx_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00garbage" * 10)
+    _refused(tmp_path, _recipe(tmp_path, {"onnx": str(bad), **NORMALIZE}), "bad.onnx", "not an ONNX model")
+    _refused(tmp_path, _recipe(tmp_path, {"onnx": str(tmp_path / "gone.onnx"), **NORMALIZE}), "does not exist")
