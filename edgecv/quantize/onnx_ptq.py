@@ -81,7 +81,7 @@ def signed_activations(model: onnx.ModelProto) -> int:
     for node in model.graph.node:
         for name in node.input:
             readers.setdefault(name, []).append(node)
-    changed = 0
+    changed: set[str] = set()
     for node in list(model.graph.node):
         if node.op_type != "QuantizeLinear" or len(node.input) < 3 or node.input[2] not in inits:
             continue
@@ -94,8 +94,11 @@ def signed_activations(model: onnx.ModelProto) -> int:
                                         numpy_helper.from_array(np.zeros_like(zero, dtype=np.int8), zero_name)])
         for quantizer in [node, *(n for n in readers.get(node.output[0], []) if n.op_type == "DequantizeLinear")]:
             quantizer.input[1], quantizer.input[2] = scale_name, zero_name
-        changed += 1
-    return changed
+        changed.add(node.output[0])
+    stale = [v for v in model.graph.value_info if v.name in changed]  # they still say uint8
+    for value in stale:
+        model.graph.value_info.remove(value)
+    return len(changed)
 
 
 def dequantized_weight(model: onnx.ModelProto, dequantize: onnx.NodeProto) -> np.ndarray | None:

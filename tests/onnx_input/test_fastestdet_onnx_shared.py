@@ -1,0 +1,32 @@
+"""The FastestDet author's own ONNX export (../shared) given as model.onnx: the same mAP as the torch path.
+
+Skips cleanly without ../shared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgecv.api import compress
+from edgecv.recipe import load_recipe
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+pytestmark = pytest.mark.skipif(not (SHARED / "models" / "fastestdet" / "fastestdet-coco.onnx").is_file()
+                                or not (SHARED / "data" / "coco128").is_dir(), reason="../shared is not here")
+SLICE = ["stages=[]", "data.max_val_samples=16", "export.parity.samples=4", "validate.devices=[host-cpu]",
+         "validate.runs=2", "validate.warmup=1", "report.formats=[json]"]
+
+
+def test_author_onnx_reproduces_the_torch_path_map(tmp_path: Path) -> None:
+    from_onnx = compress(load_recipe(REPO / "recipes" / "coco128-fastestdet-onnx.yaml", [*SLICE, f"output={tmp_path}"]))
+    from_torch = compress(load_recipe(REPO / "recipes" / "coco128-fastestdet.yaml", [*SLICE, f"output={tmp_path}"]))
+    onnx_row = next(v for v in from_onnx.validations if v.artifact == "original")
+    torch_row = next(v for v in from_torch.validations if v.artifact == "original-onnx")
+    assert onnx_row.metrics["map"] > 10.0
+    assert abs(onnx_row.metrics["map"] - torch_row.metrics["map"]) <= 0.1
+    assert abs(onnx_row.metrics["map50"] - torch_row.metrics["map50"]) <= 0.1
+    load = next(s for s in from_onnx.stages if s.kind == "load-onnx")
+    assert load.metrics["source_opset"] == 11 and load.metrics["task_outputs"] == ["boxes", "scores"]
