@@ -94,6 +94,9 @@ class StageResult(BaseModel):
     metrics: dict[str, Any] = {}
     seconds: float = 0.0
     warnings: list[str] = []
+    files: dict[str, str] = Field(
+        {}, description="Other files the stage wrote (the report's pictures): path relative to the run folder -> "
+        "sha256; --resume checks each, as it checks the artifacts")
 
     @property
     def output(self) -> ModelArtifact:

@@ -82,19 +82,23 @@ def _finished(folder: Path, run_dir: Path) -> StageResult | None:
                           "start a new run without --resume") from exc
     for artifact in result.outputs:
         file = Path(artifact.path)
-        inside = file.resolve().is_relative_to(run_dir.resolve())
-        if not inside or artifact.sha256 is None:
-            continue
-        if not file.is_file():
-            raise RecipeError(f"--resume: {file} (artifact '{artifact.name}' of {folder.name}) is gone; "
-                              "start a new run without --resume")
-        digest = sha256_file(file)
-        if digest != artifact.sha256:
-            raise RecipeError(
-                f"--resume: {file} was changed after the run wrote it (sha256 {digest[:12]}, recorded "
-                f"{artifact.sha256[:12]}); restore it or start a new run without --resume"
-            )
+        if file.resolve().is_relative_to(run_dir.resolve()) and artifact.sha256 is not None:
+            _check_unchanged(file, artifact.sha256, f"artifact '{artifact.name}' of {folder.name}")
+    for relative, recorded in result.files.items():
+        _check_unchanged(run_dir / relative, recorded, f"a file of {folder.name}")
     return result
+
+
+def _check_unchanged(file: Path, recorded: str, what: str) -> None:
+    """RecipeError when a file a finished stage wrote is gone or changed (its sha256 differs from ``recorded``)."""
+    if not file.is_file():
+        raise RecipeError(f"--resume: {file} ({what}) is gone; start a new run without --resume")
+    digest = sha256_file(file)
+    if digest != recorded:
+        raise RecipeError(
+            f"--resume: {file} was changed after the run wrote it (sha256 {digest[:12]}, recorded "
+            f"{recorded[:12]}); restore it or start a new run without --resume"
+        )
 
 
 def _store(step: Step, result: StageResult, run_dir: Path) -> None:

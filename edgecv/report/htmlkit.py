@@ -54,6 +54,12 @@ td.v-pass small, td.v-fail small, td.v-unknown small { display:block; font-weigh
   color:var(--fail); } .chip.unknown { background:var(--unk-bg); color:var(--unk); }
 svg.plot { width:100%; height:auto; display:block; margin:6px 0; }
 .plot-narrow svg.plot { max-width:760px; margin:6px auto; }
+.pics { display:grid; grid-template-columns:repeat(auto-fill,minmax(200px,260px)); gap:10px 12px; margin:4px 0; }
+.pics figure { margin:0; } .pics img { width:100%; height:auto; display:block; border-radius:4px; }
+.pics figcaption { font-size:12px; color:var(--muted); }
+.legend { display:flex; flex-wrap:wrap; gap:4px 14px; font-size:12px; margin:4px 0 8px; }
+.swatch i { display:inline-block; width:12px; height:12px; border-radius:2px; margin-right:5px;
+  vertical-align:-2px; border:1px solid #9ca3af; }
 details summary { cursor:pointer; font-weight:600; }
 pre { background:#0f172a; color:#e2e8f0; padding:14px; border-radius:6px; overflow:auto; font-size:12px;
   line-height:1.45; max-height:640px; }

@@ -27,8 +27,9 @@ def first_per_artifact(report: Report) -> list[Validation]:
 
 
 def per_class_section(report: Report, *, field: str, title: str, unit_label: str, count_header: str,
-                      note: str, anchor: str = "classes") -> str:
-    """The section: ``field`` of each class (percent) for the baseline and the last artifact, and the change."""
+                      note: str, anchor: str = "classes", bars: bool = False) -> str:
+    """The section: ``field`` of each class (percent) for the baseline and the last artifact, and the change;
+    drawn as dots, or as grouped bars when ``bars``."""
     entries = first_per_artifact(report)
     if not entries:
         return k.section(anchor, title, '<p class="empty">No per-class metrics.</p>')
@@ -38,7 +39,8 @@ def per_class_section(report: Report, *, field: str, title: str, unit_label: str
     body = ""
     if len(labels) <= MANY_CLASSES and plots.available():
         series = {v.artifact: [v.per_class.get(c, {}).get(field) or 0.0 for c in labels] for v in chosen}
-        body += plots.per_class_svg(labels, series, ylabel=unit_label)
+        draw = plots.per_class_bars_svg if bars else plots.per_class_svg
+        body += draw(labels, series, ylabel=unit_label)
     rows = []
     for c in labels:
         b, la = base.per_class[c], last.per_class.get(c, {})

@@ -269,3 +269,44 @@ def training_curves_svg(curves: dict[str, list[float]], ylabel: str = "selection
         fig.legend(loc="outside upper center", ncols=min(len(curves), 4), fontsize=8)
 
     return _plot(11, 3.0, draw)
+
+
+def per_class_bars_svg(labels: list[str], series: dict[str, list[float]], ylabel: str) -> str:
+    """Per-class figures as grouped vertical bars, one colour per artifact (baseline first), value on top when few."""
+
+    def draw(fig) -> None:
+        ax = fig.subplots()
+        names = list(series)
+        width = 0.8 / len(names)
+        for k, name in enumerate(names):
+            x = [i + (k - (len(names) - 1) / 2) * width for i in range(len(labels))]
+            bars = ax.bar(x, series[name], width=width * 0.92, color=PALETTE[k % len(PALETTE)], label=name)
+            if len(labels) * len(names) <= 24:
+                ax.bar_label(bars, labels=[f"{v:.1f}" for v in series[name]], padding=2, fontsize=7, color=INK)
+        ax.set_xticks(range(len(labels)), [_short(lab) for lab in labels], rotation=45 if len(labels) > 12 else 0,
+                      ha="right" if len(labels) > 12 else "center")
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("class")
+        ax.grid(axis="x", visible=False)
+        ax.margins(y=0.12)
+        fig.legend(loc="outside upper center", ncols=len(names), fontsize=8)
+
+    return _plot(11, 3.4, draw)
+
+
+def pr_curve_svg(curves: dict[str, tuple[list[float], list[float]]], title: str = "") -> str:
+    """Precision against recall, one line per artifact (its legend entry says the area under it)."""
+
+    def draw(fig) -> None:
+        ax = fig.subplots()
+        for k, (name, (recall, precision)) in enumerate(curves.items()):
+            ax.plot(recall, precision, lw=1.8, color=PALETTE[k % len(PALETTE)], drawstyle="steps-post", label=name)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        if title:
+            ax.set_title(title)
+        ax.legend(loc="lower left", fontsize=8)
+
+    return _plot(6.0, 3.8, draw)

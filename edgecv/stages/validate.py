@@ -13,6 +13,8 @@ from edgecv.report.schema import Validation
 from edgecv.stages.contract import ANY_FORMAT, Stage, register_stage
 from edgecv.validate.int8_speed import add_int8_speed_notes
 from edgecv.validate.latency import LatencyResult
+from edgecv.validate.samples import Samples
+from edgecv.validate.visuals import SAMPLE_IMAGES, Shown, write_visuals
 
 if TYPE_CHECKING:
     from edgecv.runtime import OrtRunner
@@ -45,9 +47,16 @@ class ValidateStage(Stage):
         baseline: float | None = None
         metric = ctx.task.metric
         torch_scores = {a.name: r.metrics.get(metric.key) for r in ctx.results for a in r.outputs}
-        for artifact in exported_artifacts(ctx, current):
+        artifacts = exported_artifacts(ctx, current)
+        drawer = ctx.task.sample_drawer(ctx.splits.labels, ctx.splits.val)
+        shown: list[Shown] = []
+        for position, artifact in enumerate(artifacts):
+            role = "baseline" if position == 0 else "final" if position == len(artifacts) - 1 else None
+            samples = Samples(SAMPLE_IMAGES) if drawer is not None and role else None
             with OrtRunner(artifact.path, threads=section.threads) as runner:
-                metrics = evaluate_runner(runner, ctx.val_loader(), ctx.splits.labels, ctx.task)
+                metrics = evaluate_runner(runner, ctx.val_loader(), ctx.splits.labels, ctx.task, samples=samples)
+                if samples is not None and role:
+                    shown.append(Shown(role, artifact.name, samples, metrics))
                 score = metric.value(metrics) or 0.0
                 baseline = score if baseline is None else baseline
                 info(f"  {artifact.name}: {metric.label} {metric.show(score)} on {metrics.get('samples')} val images")
@@ -65,7 +74,9 @@ class ValidateStage(Stage):
             metrics={"validations": [v.model_dump() for v in validations]},
             seconds=time.perf_counter() - started,
         )
-        add_int8_speed_notes(result, validations, exported_artifacts(ctx, current))  # INT8 not faster: say why
+        if drawer is not None and shown:
+            result.files = write_visuals(folder, ctx.run_dir, drawer, ctx.preprocessing, shown)
+        add_int8_speed_notes(result, validations, artifacts)  # INT8 not faster: say why
         return result
 
     @staticmethod

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import numpy as np
     import torch
+    from PIL.Image import Image
     from torch import nn
     from torch.utils.data import DataLoader, Dataset
 
@@ -65,7 +66,24 @@ class Evaluator(ABC):
 
     @abstractmethod
     def compute(self) -> dict[str, Any]:
-        """The metrics so far: the primary metric under ``Task.metric.key``, plus details."""
+        """The metrics so far: the primary metric under ``Task.metric.key``, plus details; an optional ``curves``
+        entry holds small named series the report plots (detection: precision at 101 recall levels)."""
+
+
+class SampleDrawer(ABC):
+    """Draws the report's pictures of one val image (``image``: uint8 (H, W, 3) RGB, as the model saw it)."""
+
+    def truth(self, image: np.ndarray, target: Any) -> Image | None:
+        """The image with its true annotation drawn, or None when the prediction pictures show the truth too."""
+        return None
+
+    @abstractmethod
+    def prediction(self, image: np.ndarray, output: dict[str, np.ndarray], target: Any) -> Image:
+        """The image with one model's prediction drawn (``output``: that image's outputs by name, no batch axis)."""
+
+    @abstractmethod
+    def legend(self) -> list[tuple[str, str]]:
+        """``(class name, "#rrggbb")`` of each class, in class order: the colours the pictures use."""
 
 
 class Task(ABC):
@@ -180,6 +198,11 @@ class Task(ABC):
     def report_sections(self, report: Any) -> list[tuple[str, str, str]]:
         """The task's own report.html sections as ``(anchor, nav title, section html)``; none by default."""
         return []
+
+    def sample_drawer(self, labels: list[str], dataset: Dataset[Any]) -> SampleDrawer | None:
+        """What draws a few val images with the baseline's and the final artifact's predictions for the report
+        (``dataset``: the val split, for what it carries, such as a palette); None: the task shows no pictures."""
+        return None
 
     def evaluate(self, outputs: dict[str, np.ndarray], targets: Any, labels: list[str]) -> dict[str, Any]:
         """Metrics of one whole set of outputs at once."""

@@ -19,6 +19,7 @@ from edgecv.runtime.base import Runner
 
 if TYPE_CHECKING:
     from edgecv.tasks.base import Task
+    from edgecv.validate.samples import Samples
 
 
 def runner_logits(runner: Runner, loader: DataLoader[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -31,12 +32,17 @@ def runner_logits(runner: Runner, loader: DataLoader[Any]) -> tuple[np.ndarray, 
 
 
 def evaluate_runner(
-    runner: Runner, loader: DataLoader[Any], labels: list[str], task: Task | None = None
+    runner: Runner, loader: DataLoader[Any], labels: list[str], task: Task | None = None, *,
+    samples: Samples | None = None,
 ) -> dict[str, Any]:
-    """The task's metrics of ``runner`` on ``loader`` (classification when no task is given)."""
+    """The task's metrics of ``runner`` on ``loader`` (classification when no task is given); ``samples`` keeps
+    the first images with their outputs on the way."""
     from edgecv.tasks import get_task
 
     evaluator = (task or get_task("classification")).evaluator(labels)
     for images, targets in loader:
-        evaluator.update(runner.infer_all(images.numpy()), targets)
+        outputs = runner.infer_all(images.numpy())
+        evaluator.update(outputs, targets)
+        if samples is not None:
+            samples.add(images.numpy(), outputs, targets)
     return evaluator.compute()

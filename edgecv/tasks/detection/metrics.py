@@ -18,8 +18,12 @@ import numpy as np
 from edgecv.tasks.base import Evaluator
 from edgecv.tasks.detection.postprocess import PostprocessParams, postprocess
 
+RECALLS = np.linspace(0.0, 1.0, 101)
+"""COCO's recall levels (``COCOeval.params.recThrs``): the PR curve's x values."""
 
-def _as_numpy(value: Any) -> np.ndarray:
+
+def as_numpy(value: Any) -> np.ndarray:
+    """A tensor or array-like as a NumPy array (on the CPU)."""
     return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
 
 
@@ -34,7 +38,7 @@ def coco_map(
     images, annotations, results = [], [], []
     for index, (truth, det) in enumerate(zip(truths, detections, strict=True)):
         images.append({"id": index, "width": 1, "height": 1})
-        for box, label in zip(_as_numpy(truth["boxes"]).tolist(), _as_numpy(truth["labels"]).tolist(), strict=True):
+        for box, label in zip(as_numpy(truth["boxes"]).tolist(), as_numpy(truth["labels"]).tolist(), strict=True):
             w, h = box[2] - box[0], box[3] - box[1]
             annotations.append({"id": len(annotations) + 1, "image_id": index, "category_id": int(label),
                                 "bbox": [box[0], box[1], w, h], "area": w * h, "iscrowd": 0})
@@ -43,7 +47,8 @@ def coco_map(
             results.append({"image_id": index, "category_id": int(label), "score": float(score),
                             "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
     empty = {"samples": len(truths), "map": 0.0, "map50": 0.0, "map75": 0.0, "detections": len(results),
-             "per_class": {n: {"ap": 0.0, "ap50": 0.0, "support": 0} for n in names}}
+             "per_class": {n: {"ap": 0.0, "ap50": 0.0, "support": 0} for n in names},
+             "curves": {"pr50": pr_curve(np.zeros((1, len(RECALLS), 1, 1, 1)))}}
     if not annotations or not results:
         return empty
     with contextlib.redirect_stdout(io.StringIO()):
@@ -68,7 +73,17 @@ def coco_map(
         ap50 = float(p50[p50 > -1].mean() * 100) if (p50 > -1).any() else 0.0
         per_class[name] = {"ap": round(ap, 3), "ap50": round(ap50, 3), "support": support[i]}
     return {**empty, "map": float(max(stats[0], 0) * 100), "map50": float(max(stats[1], 0) * 100),
-            "map75": float(max(stats[2], 0) * 100), "per_class": per_class}
+            "map75": float(max(stats[2], 0) * 100), "per_class": per_class, "curves": {"pr50": pr_curve(precision)}}
+
+
+def pr_curve(precision: np.ndarray) -> dict[str, list[float]]:
+    """Precision at COCO's 101 recall levels at IoU 0.5, averaged over the classes that have true boxes (COCO's
+    ``-1``: no box), from COCOeval's interpolated ``precision`` (iou, recall, class, area, max dets) array; the mean
+    of the curve is mAP@0.5."""
+    at50 = precision[0, :, :, 0, -1]
+    counted = at50[:, (at50 > -1).all(axis=0)]
+    curve = counted.mean(axis=1) if counted.shape[1] else np.zeros(len(RECALLS))
+    return {"recall": [round(float(r), 2) for r in RECALLS], "precision": [round(float(p), 6) for p in curve]}
 
 
 class DetectionEvaluator(Evaluator):
@@ -84,8 +99,8 @@ class DetectionEvaluator(Evaluator):
         boxes, scores = np.asarray(outputs["boxes"]), np.asarray(outputs["scores"])
         for index, target in enumerate(targets):
             self.detections.append(postprocess(boxes[index], scores[index], self.params))
-            self.truths.append({"boxes": _as_numpy(target["boxes"]).reshape(-1, 4).astype(np.float64),
-                                "labels": _as_numpy(target["labels"]).astype(np.int64)})
+            self.truths.append({"boxes": as_numpy(target["boxes"]).reshape(-1, 4).astype(np.float64),
+                                "labels": as_numpy(target["labels"]).astype(np.int64)})
 
     def compute(self) -> dict[str, Any]:
         return coco_map(self.truths, self.detections, self.labels)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from edgecv.errors import EdgecvError
-from edgecv.tasks.base import Evaluator, Metric, Task
+from edgecv.tasks.base import Evaluator, Metric, SampleDrawer, Task
 
 if TYPE_CHECKING:
     import numpy as np
@@ -153,6 +153,11 @@ class DetectionTask(Task):
 
     def summary(self, metrics: dict[str, Any]) -> dict[str, float | None]:
         return {key: round(float(metrics.get(key) or 0.0), 3) for key in ("map", "map50", "map75")}
+
+    def sample_drawer(self, labels: list[str], dataset: Dataset[Any]) -> SampleDrawer:
+        from edgecv.tasks.detection.visuals import DetectionDrawer
+
+        return DetectionDrawer(labels)
 
     def report_sections(self, report: Any) -> list[tuple[str, str, str]]:
         from edgecv.tasks.detection.report import report_sections

@@ -79,6 +79,20 @@ class LabelMapDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
                             "set data.ignore_index", field="data.class_names")
         return image, label
 
+    def palette(self) -> list[tuple[int, int, int]] | None:
+        """The RGB palette of the first label map when it is a palette PNG (the dataset's class colours), else
+        None."""
+        if not self.labels:
+            return None
+        try:
+            with Image.open(self.labels[0]) as img:
+                values = img.getpalette() if img.mode == "P" else None
+        except OSError:
+            return None
+        if not values:
+            return None
+        return [(values[i], values[i + 1], values[i + 2]) for i in range(0, len(values) - 2, 3)]
+
 
 def find_folders(path: Path, field: str) -> tuple[Path, Path]:
     """The image folder and the label folder of ``path``; DataError naming the accepted layouts."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from edgecv.tasks.base import Evaluator, Metric, Task
+from edgecv.tasks.base import Evaluator, Metric, SampleDrawer, Task
 
 if TYPE_CHECKING:
     import numpy as np
@@ -109,6 +109,11 @@ class SegmentationTask(Task):
 
     def summary(self, metrics: dict[str, Any]) -> dict[str, float | None]:
         return {key: round(float(metrics.get(key) or 0.0), 3) for key in ("miou", "pixel_accuracy")}
+
+    def sample_drawer(self, labels: list[str], dataset: Dataset[Any]) -> SampleDrawer:
+        from edgecv.tasks.segmentation.visuals import SegmentationDrawer, dataset_palette
+
+        return SegmentationDrawer(labels, dataset_palette(dataset, len(labels)))
 
     def report_sections(self, report: Any) -> list[tuple[str, str, str]]:
         from edgecv.tasks.segmentation.report import report_sections

@@ -30,6 +30,9 @@ def test_quickstart_segmentation_onnx_miou_equals_torch(tmp_path: Path) -> None:
     assert parity["passed"] and parity["confident_top1_agreement"] == 1.0 and abs(parity["top1_diff"]) < 1e-6
     html = next(tmp_path.rglob("report.html")).read_text()
     assert "Per-class IoU" in html
+    assert html.count("data:image/png;base64,") == 8  # 4 val images: truth and the one artifact
+    files = next(r for r in report.stages if r.kind == "validate").files
+    assert len(files) == 9 and all((Path(report.run_dir) / name).is_file() for name in files)
 
 
 @pytest.mark.parametrize("override", ["stages=[{type: prune, target_macs: 0.6}]",
