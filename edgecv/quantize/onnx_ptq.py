@@ -98,6 +98,7 @@ def signed_activations(model: onnx.ModelProto) -> int:
     stale = [v for v in model.graph.value_info if v.name in changed]  # they still say uint8
     for value in stale:
         model.graph.value_info.remove(value)
+    drop_unused_initializers(model)
     return len(changed)
 
 

@@ -196,9 +196,12 @@ def save_comparison(path: Path, reference: np.ndarray, candidate: np.ndarray, la
 
 
 def rejudge(result: ParityResult, folder: Path, tolerance: object) -> ParityResult:
-    """The verdict of a stored comparison under ``tolerance``; unchanged when its outputs were not stored."""
-    if result.comparison is None or criteria_of(tolerance) == result.tolerance:
+    """The verdict of a stored comparison under ``tolerance``: from its stored outputs, or, for a task's own
+    comparison (outputs not stored: a detector's or segmenter's are large), from its stored statistics."""
+    if criteria_of(tolerance) == result.tolerance:
         return result
+    if result.comparison is None:
+        return rejudge_statistics(result, tolerance)
     path = folder / result.comparison
     if not path.is_file():
         return result
@@ -206,6 +209,30 @@ def rejudge(result: ParityResult, folder: Path, tolerance: object) -> ParityResu
         labels = stored["labels"] if "labels" in stored.files else None
         return compare_outputs(stored["reference"], stored["candidate"], tolerance, (result.reference,
                                result.candidate), labels, judged_by=result.judged_by, comparison=result.comparison)
+
+
+def rejudge_statistics(result: ParityResult, tolerance: object) -> ParityResult:
+    """``result`` judged again under ``tolerance`` from the numbers it holds: thresholds and mode can change; a
+    changed ``min_margin`` decides which samples count, so without the outputs the result is left as it was."""
+    tol = criteria_of(tolerance)
+    if result.tolerance is not None and tol.get("min_margin") != result.tolerance.get("min_margin"):
+        return result
+    stats = result.model_dump()
+    agreement = result.confident_top1_agreement if result.confident_top1_agreement is not None \
+        else result.top1_agreement
+    failures: list[tuple[str, str]] = []
+    if agreement < tol.get("min_top1_agreement", 1.0):
+        failures.append(("min_top1_agreement", f"agreement {agreement:.4f} < {tol['min_top1_agreement']}"))
+    failures += metric_diff_failure(stats, tol, result.samples, "metric")
+    if tol.get("min_cosine") is not None and result.min_cosine < tol["min_cosine"]:
+        failures.append(("min_cosine", f"min cosine {result.min_cosine:.6f} < {tol['min_cosine']}"))
+    if tol.get("max_abs_diff") is not None and result.max_abs_diff > tol["max_abs_diff"]:
+        failures.append(("max_abs_diff", f"max |diff| {result.max_abs_diff:.2e} > {tol['max_abs_diff']:.0e}"))
+    delta = f", metric diff {result.top1_diff:+.3f} pt" if result.top1_diff is not None else ""
+    reason = "; ".join(why for _, why in failures) if failures else \
+        f"within tolerance (agreement {agreement:.4f}{delta}; judged again from the stored statistics)"
+    return result.model_copy(update={"passed": not failures, "reason": reason, "failed": [f for f, _ in failures],
+                                     "mode": tol.get("mode", "fail"), "tolerance": tol})
 
 
 WARNING_PREFIX = "parity (warn-only): "
@@ -270,6 +297,6 @@ def failed_verdicts(result: Any) -> list[str]:
             messages.append(
                 f"{p.candidate} differs from {p.reference} ({p.reason}); if that is expected, loosen {key} or set "
                 f"{key}.mode: warn and continue with --resume (the stored comparison is judged again, the stage "
-                "is not redone)"
+                f"is not redone{'' if p.comparison else '; min_margin needs a new run: its outputs were not stored'})"
             )
     return messages

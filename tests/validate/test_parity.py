@@ -103,3 +103,23 @@ def test_parity_entries_of_an_old_report_still_load() -> None:
     result = ParityResult.model_validate(old)
     assert result.mode == "fail" and result.confident_top1_agreement is None and result.verdict == "pass"
     assert "parity" in Report.model_fields and Report.model_fields["parity"].annotation == list[ParityResult]
+
+
+def test_a_task_comparison_without_stored_outputs_is_judged_again_from_its_numbers(tmp_path: Path) -> None:
+    """A detector's comparison keeps no outputs; thresholds and mode still re-judge it, a new min_margin cannot."""
+    from edgecv.validate.parity import criteria_of
+
+    strict = QuantParity()
+    failed = ParityResult(
+        reference="int8 (fake-quantized)", candidate="int8", samples=32, max_abs_diff=0.2, mean_abs_diff=0.01,
+        min_cosine=0.99, top1_agreement=0.9428, passed=False, reason="0.9428 of 2621 confident detections < 0.95",
+        failed=["min_top1_agreement"], reference_top1=20.0, candidate_top1=19.2, top1_diff=-0.8,
+        tolerance=criteria_of(strict), judged_by="stages[0].parity",
+    )
+    loosened = rejudge(failed, tmp_path, QuantParity(min_top1_agreement=0.9))
+    assert loosened.passed and "0.9428" in loosened.reason and "-0.800" in loosened.reason
+    tighter_metric = rejudge(failed, tmp_path, QuantParity(min_top1_agreement=0.9, max_top1_diff=0.5))
+    assert not tighter_metric.passed and tighter_metric.failed == ["max_top1_diff"]
+    warned = rejudge(failed, tmp_path, QuantParity(mode="warn"))
+    assert warned.warned and warned.failed == ["min_top1_agreement"]
+    assert rejudge(failed, tmp_path, QuantParity(min_top1_agreement=0.9, min_margin=0.5)) is failed
