@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from edgecv.deploy.detection_postprocess import PostprocessParams, postprocess
 from edgecv.tasks.base import Evaluator
-from edgecv.tasks.detection.postprocess import PostprocessParams, postprocess
 
 
 def _as_numpy(value: Any) -> np.ndarray:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from edgecv.api import compress
-from edgecv.errors import RecipeError
 from edgecv.recipe import load_recipe
 
 RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "quickstart-detection.yaml"
@@ -26,9 +23,3 @@ def test_quickstart_detection_onnx_map_equals_torch(tmp_path: Path) -> None:
     assert 0.0 <= row.metrics["map"] <= 100.0 and "map50" in row.metrics
     export = next(r for r in report.stages if r.kind == "export-onnx")
     assert all(p["passed"] and p["max_abs_diff"] < 1e-2 for p in export.metrics["parity"])
-
-
-def test_deploy_bundles_refused_before_work(tmp_path: Path) -> None:
-    with pytest.raises(RecipeError, match="not supported for detection yet; remove it"):
-        compress(load_recipe(RECIPE, ["export.bundles=[jetson-orin-nano-8gb]", f"output={tmp_path}"]))
-    assert not any(tmp_path.iterdir())  # nothing written
