@@ -2,8 +2,9 @@
 
 A bundle holds the ONNX model, labels, preprocessing, ``build_plan.json`` (the engine decisions for the device's
 profile), ``build_engine.sh`` (the exact trtexec command for its TensorRT version), a DeepStream nvinfer config,
-a small val set (``val.npz``: uint8 images at the model's size and labels), the runner (``run_bundle.py`` and its
-modules: numpy + TensorRT on the device, or ONNX Runtime anywhere) and ``manifest.json`` (sha256 of every file,
+a small val set (``val.npz``: uint8 images at the model's size and their ground truth, in the task's arrays: see
+``Task.bundle_val``), ``task.json`` (what the runner scores), the runner (``run_bundle.py`` and its modules: numpy +
+TensorRT on the device, or ONNX Runtime anywhere) and ``manifest.json`` (sha256 of every file,
 versions, the device profile, the accuracy edgecv measured). Both the folder and the tarball are written under
 temporary names and renamed into place.
 

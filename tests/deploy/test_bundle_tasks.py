@@ -22,7 +22,7 @@ from edgecv.validate.accuracy import evaluate_runner
 from tests.conftest import REPO
 
 DEVICE = "jetson-orin-nano-8gb"
-TINY = ["train.epochs=1", "train.max_batches_per_epoch=3", "train.batch_size=16", "data.max_val_samples=24",
+TINY = ["train.epochs=1", "train.max_batches_per_epoch=2", "train.batch_size=8", "data.max_val_samples=24",
         "data.max_selection_samples=8", "export.parity.samples=8", "validate.runs=2", "validate.warmup=1",
         "report.formats=[json]", f"export.bundles=[{DEVICE}]", "export.bundle_images=24"]
 
@@ -180,3 +180,21 @@ def test_device_results_import_as_device_map(detection_run: Path, tmp_path: Path
     entry = next(v for v in report.validations if v.device == DEVICE)
     assert entry.metrics["device_map"] == results["accuracy"]["map"]
     assert entry.metrics["device_map50"] == results["accuracy"]["map50"]
+
+
+def test_runner_refuses_a_task_json_it_cannot_score(detection_run: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from edgecv.deploy import run_bundle
+
+    folder = tmp_path / "bundle"
+    shutil.copytree(_stage_bundle(detection_run), folder)
+    info = json.loads((folder / "task.json").read_text())
+    args = ["--bundle", str(folder), *QUICK, "--output", str(tmp_path / "r.json")]
+    for change, message in [({"task": "pose"}, "task.json: task 'pose' is not one this runner scores"),
+                            ({"outputs": {"boxes": "bbox", "scores": "scores"}}, "the model has no output 'bbox'")]:
+        (folder / "task.json").write_text(json.dumps({**info, **change}))
+        assert run_bundle.main(args) == 2
+        err = capsys.readouterr().err
+        assert message in err and "re-make the bundle" in err and len(err.strip().splitlines()) == 1
