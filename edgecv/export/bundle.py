@@ -187,7 +187,7 @@ def _write_files(folder: Path, source: BundleSource, device: DeviceProfile, plan
     for module in RUNNER_MODULES:
         shutil.copyfile(runner_dir / module, folder / module)
     (folder / "run_bundle.py").chmod(0o755)
-    (folder / "README.md").write_text(_readme(device, plan, folder.name, source, info))
+    (folder / "README.md").write_text(_readme(device, plan, bundle_name(device, source), source, info))
 
 
 def _manifest(

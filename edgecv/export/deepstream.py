@@ -96,12 +96,15 @@ def detector_config(plan: BuildPlan, pre: Preprocessing, num_classes: int, post:
     letterbox = pre.resize == "letterbox"
     lines = [
         *_header(plan, pre, "detector"),
-        f"# Outputs: '{boxes}' (batch, anchors, 4) boxes x1,y1,x2,y2 in input pixels, already decoded, and "
-        f"'{scores}' (batch, anchors, {num_classes}) class probabilities (no background column). nvinfer's built-in",
+        f"# Outputs: '{boxes}' (batch, anchors, 4) boxes x1,y1,x2,y2 in input pixels, already decoded, and",
+        f"# '{scores}' (batch, anchors, {num_classes}) class probabilities (no background column). nvinfer's built-in",
         "# parsers do not read this layout: set parse-bbox-func-name and custom-lib-path to a parser of your own",
         "# (NvDsInferParseCustomFunc) that emits, per anchor and class, the box and the probability when it is above",
-        "# pre-cluster-threshold; nvinfer's NMS (cluster-mode=2) then matches edgecv's per-class NMS. edgecv ships no",
+        "# pre-cluster-threshold; nvinfer's NMS (cluster-mode=2) then runs per class like edgecv's. edgecv ships no",
         "# such parser and this config has not been run in DeepStream; without a parser nvinfer will not start.",
+        f"# edgecv keeps the {int(post['max_detections'])} best detections per image over all classes (after the "
+        f"{int(post['candidates'])} best candidates);",
+        "# topk in [class-attrs-all] applies per class, so nvinfer may keep more objects per frame.",
     ]
     if letterbox:
         lines.append("# Letterbox: nvinfer pads black where edgecv pads gray (114), so scores may differ slightly.")

@@ -85,7 +85,8 @@ def test_detection_bundle_runner_map_equals_edgecv(detection_run: Path) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
     on_bundle = manifest["accuracy"]["edgecv_on_bundle_images"]
     assert on_bundle["map"] == ours["map"] and on_bundle["samples"] == n and manifest["task"] == "detection"
-    print(f"detection: runner mAP {acc['map']!r} / {acc['map50']!r}, edgecv {ours['map']!r} / {ours['map50']!r}")
+    print(f"detection: runner mAP {acc['map']!r} / {acc['map50']!r}, edgecv {ours['map']!r} / {ours['map50']!r}, "
+          f"{acc['detections']} detections")
 
 
 def test_detection_bundle_val_set_and_configs(detection_run: Path, tmp_path: Path) -> None:
@@ -103,6 +104,8 @@ def test_detection_bundle_val_set_and_configs(detection_run: Path, tmp_path: Pat
     assert "network-type=0" in config and "output-blob-names=boxes;scores" in config
     assert "cluster-mode=2" in config and "nms-iou-threshold=0.5" in config and "custom bbox parser" not in config
     assert "parse-bbox-func-name" in config and "num-detected-classes=10" in config
+    readme = (folder / "README.md").read_text()
+    assert readme.startswith(f"# {folder.name}\n") and "Task: detection. Metric: COCO mAP" in readme
     assert (folder / "deepstream_labels.txt").read_text().splitlines() == [str(i) for i in range(10)]
     info = json.loads((folder / "task.json").read_text())
     assert info["outputs"] == {"boxes": "boxes", "scores": "scores"} and info["postprocess"]["iou_threshold"] == 0.5
@@ -122,7 +125,7 @@ def test_segmentation_bundle_runner_miou_equals_edgecv(segmentation_run: Path) -
     assert results["task"] == "segmentation" and acc["samples"] == n > 20
     assert acc["pixels"] == ours["pixels"] == n * 48 * 48
     assert abs(acc["miou"] - ours["miou"]) <= 1e-6 and abs(acc["pixel_accuracy"] - ours["pixel_accuracy"]) <= 1e-6
-    assert 0.0 < acc["miou"] < 100.0
+    assert 0.0 < acc["miou"] < 100.0 and acc["per_class"] == ours["per_class"]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["accuracy"]["edgecv_on_bundle_images"]["miou"] == ours["miou"]
     with np.load(folder / "val.npz") as npz:
