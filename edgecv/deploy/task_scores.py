@@ -122,6 +122,8 @@ class SegmentationScorer:
 
 
 SCORERS = {"classification": ClassificationScorer, "detection": DetectionScorer, "segmentation": SegmentationScorer}
+NEEDS = {"classification": ("labels",), "detection": ("boxes", "labels", "box_counts"), "segmentation": ("labels",)}
+"""The val.npz arrays each task's scorer reads (besides ``images``)."""
 
 
 def make_scorer(info: dict[str, Any], data: dict[str, np.ndarray]) -> Any:
@@ -129,7 +131,14 @@ def make_scorer(info: dict[str, Any], data: dict[str, np.ndarray]) -> Any:
     task = info.get("task", "classification")
     if task not in SCORERS:
         raise BundleDataError(f"task.json: task {task!r} is not one this runner scores ({', '.join(SCORERS)}); "
-                         "re-make the bundle with this edgecv")
+                              "re-make the bundle with this edgecv")
+    missing = [name for name in NEEDS[task] if name not in data]
+    if missing:
+        raise BundleDataError(f"val.npz: no array '{missing[0]}', which a {task} bundle holds; re-make the bundle "
+                              "with edgecv deploy")
+    if task == "segmentation" and not info.get("labels"):
+        raise BundleDataError("task.json: no 'labels' (the class names a segmentation bundle scores); re-make the "
+                              "bundle with edgecv deploy")
     return SCORERS[task](info, data)
 
 

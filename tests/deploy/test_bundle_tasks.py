@@ -201,3 +201,9 @@ def test_runner_refuses_a_task_json_it_cannot_score(detection_run: Path, tmp_pat
         assert run_bundle.main(args) == 2
         err = capsys.readouterr().err
         assert message in err and "re-make the bundle" in err and len(err.strip().splitlines()) == 1
+    (folder / "task.json").write_text(json.dumps(info))
+    with np.load(folder / "val.npz") as npz:
+        arrays = {name: npz[name] for name in npz.files if name != "box_counts"}
+    np.savez(folder / "val.npz", **arrays)
+    assert run_bundle.main(args) == 2
+    assert "val.npz: no array 'box_counts', which a detection bundle holds" in capsys.readouterr().err
