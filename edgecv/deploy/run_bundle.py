@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Measure a deploy bundle on the device: accuracy on the bundled images, latency per batch size, device state.
+"""Measure a deploy bundle on the device: the task's metric on the bundled images, latency per batch, device state.
+
+The metric is the task's (``task.json``; see ``task_scores``): top-1/top-5 for a classifier, COCO mAP@0.5:0.95 and
+@0.5 after edgecv's score threshold + per-class NMS for a detector, mIoU and pixel accuracy for a segmenter.
 
 Needs only numpy and TensorRT (+ cuda-python or pycuda) on the device; ``--backend onnxruntime`` runs the same
 logic through ONNX Runtime on any machine (that is how it is tested without a GPU). Usage, in the bundle::
@@ -27,9 +30,10 @@ from typing import Any
 import numpy as np
 
 if __package__:
-    from . import device_state, trt_engine, trt_infer
+    from . import device_state, task_scores, trt_engine, trt_infer
 else:  # run from a bundle folder: the sibling modules
     import device_state  # type: ignore[no-redef]
+    import task_scores  # type: ignore[no-redef]
     import trt_engine  # type: ignore[no-redef]
     import trt_infer  # type: ignore[no-redef]
 
@@ -75,10 +79,14 @@ class OrtBackend:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
         self.last_ms = 0.0
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]
+
+    def infer_all(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(self.output_names, self.session.run(None, {self.input_name: batch}), strict=True))
 
     def close(self) -> None:
         del self.session
@@ -94,7 +102,10 @@ class TrtBackend:
         self.last_ms = 0.0
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        out = self.engine.infer(batch)
+        return next(iter(self.infer_all(batch).values()))
+
+    def infer_all(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        out = self.engine.infer_all(batch)
         self.last_ms = self.engine.last_gpu_ms
         return out
 
@@ -132,31 +143,21 @@ def write_sidecar(bundle: Path, plan: dict[str, Any], built_with: str) -> Path:
 
 
 def accuracy(
-    backend: Any, images: np.ndarray, labels: np.ndarray, pre: dict[str, Any], batches: tuple[int, int]
+    backend: Any, images: np.ndarray, data: dict[str, np.ndarray], info: dict[str, Any], pre: dict[str, Any],
+    batches: tuple[int, int],
 ) -> dict[str, Any]:
-    """Top-1/top-5 on the bundled images, in batches the engine takes (the last one padded, padding dropped)."""
+    """The task's metric on the bundled images, in batches the engine takes (the last one padded, padding dropped)."""
     low, high = batches
     size = max(low, min(high, 32))
-    outputs = []
+    scorer = task_scores.make_scorer(info, data)
     for start in range(0, len(images), size):
         chunk = images[start : start + size]
         n = len(chunk)
         if n < low:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], low - n, axis=0)])
-        outputs.append(np.asarray(backend.infer(preprocess(chunk, pre)))[:n])
-    logits = np.concatenate(outputs).reshape(len(images), -1)
-    predicted = logits.argmax(axis=1)
-    result: dict[str, Any] = {
-        "samples": len(labels),
-        "correct": int((predicted == labels).sum()),
-        "top1": float((predicted == labels).mean() * 100),
-        "top5": None,
-        "predictions": predicted.tolist(),
-    }
-    if logits.shape[1] > 5:
-        best5 = np.argsort(-logits, axis=1)[:, :5]
-        result["top5"] = float((best5 == labels[:, None]).any(axis=1).mean() * 100)
-    return result
+        outputs = backend.infer_all(preprocess(chunk, pre))
+        scorer.update({name: np.asarray(value)[:n] for name, value in outputs.items()}, start)
+    return scorer.compute()
 
 
 def latency(backend: Any, shape: list[int], batch: int, warmup: int, runs: int) -> dict[str, Any]:
@@ -189,16 +190,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     plan = json.loads((bundle / "build_plan.json").read_text())
     pre = json.loads((bundle / "preprocessing.json").read_text())
     manifest = json.loads((bundle / "manifest.json").read_text())
-    with np.load(bundle / "val.npz") as data:
-        images, labels = data["images"][: args.max_images], data["labels"][: args.max_images].astype(np.int64)
+    info = json.loads((bundle / "task.json").read_text()) if (bundle / "task.json").is_file() else {}
+    with np.load(bundle / "val.npz", allow_pickle=False) as npz:
+        data = {name: npz[name] for name in npz.files}
+    images = data["images"][: args.max_images]
     backend, sidecar = open_backend(args, bundle, plan)
     try:
         low, high = (plan["min_batch"], plan["max_batch"]) if args.backend == "tensorrt" else (1, 1 << 30)
         if args.backend == "onnxruntime" and not plan["dynamic_batch"]:
             low = high = plan["min_batch"]
-        acc = accuracy(backend, images, labels, pre, (low, high)) if len(images) else None
+        acc = accuracy(backend, images, data, info, pre, (low, high)) if len(images) else None
         if acc:
-            print(f"top-1 {acc['top1']:.2f}% on {acc['samples']} images ({backend.name})", flush=True)
+            headline = task_scores.headline(info.get("task", "classification"), acc)
+            print(f"{headline} ({backend.name})", flush=True)
         sizes = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else plan_batch_sizes(plan)
         timings = []
         for batch in (b for b in sizes if low <= b <= high):
@@ -209,6 +213,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "format": RESULTS_FORMAT,
         "bundle": {k: manifest.get(k) for k in ("name", "device", "artifact", "edgecv_version")},
+        "task": info.get("task", "classification"),
         "onnx_sha256": plan.get("onnx_sha256"),
         "backend": backend.name,
         "precision": plan["precision"] if backend.name == "tensorrt" else "onnx",
@@ -260,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {write_sidecar(bundle, plan, args.built_with)}")
             return 0
         results = run(args)
-    except trt_infer.EngineError as exc:
+    except (trt_infer.EngineError, task_scores.BundleDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.output).resolve()

@@ -2,8 +2,9 @@
 
 A bundle holds the ONNX model, labels, preprocessing, ``build_plan.json`` (the engine decisions for the device's
 profile), ``build_engine.sh`` (the exact trtexec command for its TensorRT version), a DeepStream nvinfer config,
-a small val set (``val.npz``: uint8 images at the model's size and labels), the runner (``run_bundle.py`` and its
-modules: numpy + TensorRT on the device, or ONNX Runtime anywhere) and ``manifest.json`` (sha256 of every file,
+a small val set (``val.npz``: uint8 images at the model's size and their ground truth, in the task's arrays: see
+``Task.bundle_val``), ``task.json`` (what the runner scores), the runner (``run_bundle.py`` and its modules: numpy +
+TensorRT on the device, or ONNX Runtime anywhere) and ``manifest.json`` (sha256 of every file,
 versions, the device profile, the accuracy edgecv measured). Both the folder and the tarball are written under
 temporary names and renamed into place.
 
@@ -32,14 +33,25 @@ from edgecv.artifacts import atomic_path, sha256_file
 from edgecv.devices import DeviceProfile
 from edgecv.errors import UnsupportedError
 from edgecv.export.bundle_source import BundleSource
-from edgecv.export.deepstream import labels_line, nvinfer_config
 from edgecv.export.trt_options import TensorRTOptions
 from edgecv.export.trt_plan import BuildPlan, plan_build
 from edgecv.export.trtexec import build_engine_script, trtexec_command
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "edgecv-bundle/1"
-RUNNER_MODULES = ("run_bundle.py", "trt_engine.py", "trt_infer.py", "device_state.py")
+RUNNER_MODULES = (
+    "run_bundle.py",
+    "trt_engine.py",
+    "trt_infer.py",
+    "device_state.py",
+    "task_scores.py",
+    "detection_postprocess.py",
+    "detection_metrics.py",
+    "box_geometry.py",
+    "segmentation_metrics.py",
+)
+"""The runner and its modules (``edgecv/deploy/``, numpy only): every bundle carries all of them, so one runner
+scores any task (``task.json`` says which)."""
 DEVICE_OUTPUTS = ("model.engine", "model.engine.json", "model.engine.layers.json", "timing.cache", "results.json")
 """Files the device writes into a bundle; verify_bundle does not count them as tampering."""
 
@@ -70,21 +82,30 @@ def bundle_name(device: DeviceProfile, source: BundleSource) -> str:
 
 
 def edgecv_accuracy_on_images(source: BundleSource) -> dict[str, Any] | None:
-    """edgecv's own ORT evaluation of the bundled images (the figure the device's top-1 is compared with)."""
+    """edgecv's own ONNX Runtime evaluation of the bundled images (the figure the device's is compared with):
+    the task's loader and evaluator on the very arrays val.npz holds."""
     if len(source.images) == 0:
         return None
-    import torch
-    from torch.utils.data import TensorDataset
-
-    from edgecv.data import make_loader
     from edgecv.runtime import OrtRunner
+    from edgecv.tasks import get_task
+    from edgecv.validate.accuracy import evaluate_runner
+
+    task = get_task(source.task)
+    loader = task.loader(task.bundle_dataset(source.val_arrays()), source.artifact.preprocessing, 64)
+    with OrtRunner(source.artifact.path) as runner:
+        if source.task == "classification":
+            return _classification_figures(runner, loader, source)
+        metrics = evaluate_runner(runner, loader, source.labels, task)
+    keep = {k: v for k, v in metrics.items() if k not in ("confusion",)}
+    return {**keep, "samples": len(source.images), "backend": "onnxruntime-cpu"}
+
+
+def _classification_figures(runner: Any, loader: Any, source: BundleSource) -> dict[str, Any]:
+    """Top-1/top-5 with the predictions, as the bundle's runner reports them."""
     from edgecv.tasks import get_task
     from edgecv.validate.accuracy import runner_logits
 
-    dataset = TensorDataset(torch.from_numpy(source.images), torch.from_numpy(source.targets))
-    loader = make_loader(dataset, source.artifact.preprocessing, 64)
-    with OrtRunner(source.artifact.path) as runner:
-        logits, targets = runner_logits(runner, loader)
+    logits, targets = runner_logits(runner, loader)
     metrics = get_task("classification").evaluate({"logits": logits}, targets, source.labels)
     predicted = logits.argmax(axis=1)
     return {
@@ -111,8 +132,11 @@ def _static_check(onnx_path: Path, device: DeviceProfile, force: bool) -> dict[s
     return {"ok": result.ok, "tensorrt": result.tensorrt, "opset": result.opset, "problems": problems}
 
 
-def _readme(device: DeviceProfile, plan: BuildPlan, name: str, source: BundleSource) -> str:
+def _readme(device: DeviceProfile, plan: BuildPlan, name: str, source: BundleSource, info: dict[str, Any]) -> str:
+    from edgecv.tasks import get_task
+
     art = source.artifact
+    network_type = get_task(source.task).deepstream_network_type
     return "\n".join(
         [
             f"# {name}",
@@ -131,30 +155,39 @@ def _readme(device: DeviceProfile, plan: BuildPlan, name: str, source: BundleSou
             "Back on the machine with the run: `edgecv report RUN_DIR --import results.json`.",
             "Without a GPU: `python3 run_bundle.py --backend onnxruntime` runs the same measurement on ONNX Runtime.",
             "",
+            f"Task: {source.task}. {info.get('metric', '')}",
+            "",
             f"Engine: {plan.precision}, " + ("; ".join(plan.notes)) + ".",
-            "DeepStream: deepstream_config.txt (Gst-nvinfer, network-type=1) and deepstream_labels.txt.",
+            f"DeepStream: deepstream_config.txt (Gst-nvinfer, network-type={network_type}; read its comments) and "
+            "deepstream_labels.txt.",
             "",
         ]
     )
 
 
 def _write_files(folder: Path, source: BundleSource, device: DeviceProfile, plan: BuildPlan) -> None:
+    from edgecv.tasks import get_task
+
+    task = get_task(source.task)
     pre = source.artifact.preprocessing
     shutil.copyfile(source.artifact.path, folder / plan.onnx)
     (folder / "labels.txt").write_text("".join(f"{label}\n" for label in source.labels))
     (folder / "preprocessing.json").write_text(pre.model_dump_json(indent=2) + "\n")
-    np.savez_compressed(folder / "val.npz", images=source.images, labels=source.targets)
+    info = task.bundle_info(source.labels, plan.output_names)
+    (folder / "task.json").write_text(json.dumps(info, indent=2) + "\n")
+    np.savez_compressed(folder / "val.npz", **source.val_arrays())
     (folder / "build_plan.json").write_text(plan.model_dump_json(indent=2) + "\n")
     script = folder / "build_engine.sh"
     script.write_text(build_engine_script(plan, device.display_name))
     script.chmod(0o755)
-    (folder / "deepstream_config.txt").write_text(nvinfer_config(plan, pre, len(source.labels)))
-    (folder / "deepstream_labels.txt").write_text(labels_line(source.labels))
+    config, labels_file = task.deepstream_files(plan, pre, source.labels)
+    (folder / "deepstream_config.txt").write_text(config)
+    (folder / "deepstream_labels.txt").write_text(labels_file)
     runner_dir = Path(__file__).resolve().parent.parent / "deploy"
     for module in RUNNER_MODULES:
         shutil.copyfile(runner_dir / module, folder / module)
     (folder / "run_bundle.py").chmod(0o755)
-    (folder / "README.md").write_text(_readme(device, plan, folder.name, source))
+    (folder / "README.md").write_text(_readme(device, plan, bundle_name(device, source), source, info))
 
 
 def _manifest(
@@ -172,6 +205,7 @@ def _manifest(
         "edgecv_version": __version__,
         "device": device.name,
         "artifact": source.artifact.name,
+        "task": source.task,
         "precision": plan.precision,
         "artifact_precision": source.artifact.precision,
         "why": source.why,

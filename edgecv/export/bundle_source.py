@@ -22,12 +22,16 @@ from edgecv.report.schema import Validation
 
 @dataclass
 class BundleSource:
-    """The inputs of one bundle. ``images`` are uint8 NCHW RGB at the model's input size."""
+    """The inputs of one bundle. ``images`` are uint8 NCHW RGB at the model's input size; ``targets`` their ground
+    truth (val.npz's ``labels``: classes, the boxes' classes, or label maps) and ``extra`` the task's other val.npz
+    arrays (a detector's boxes); see the task's ``bundle_val``."""
 
     artifact: ModelArtifact
     labels: list[str]
     images: np.ndarray
     targets: np.ndarray
+    task: str = "classification"
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
     validations: list[Validation] = field(default_factory=list)
     why: str = "given"
     """Why this artifact is the one bundled (see select_artifact)."""
@@ -47,6 +51,10 @@ class BundleSource:
             "precision": chosen.precision,
             **{k: v for k, v in chosen.metrics.items() if not k.startswith(("torch_", "device_"))},
         }
+
+    def val_arrays(self) -> dict[str, np.ndarray]:
+        """What val.npz holds: ``images``, ``labels`` (the ground truth) and the task's other arrays."""
+        return {"images": self.images, "labels": self.targets, **self.extra}
 
 
 
@@ -107,17 +115,16 @@ def to_model_size(image: torch.Tensor, pre: Preprocessing) -> torch.Tensor:
     return x.round().clamp(0, 255).to(torch.uint8)
 
 
-def sample_images(dataset: Any, pre: Preprocessing, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` class-balanced val images (seeded) at the model's size, and their labels."""
-    from edgecv.data import calibration_subset
+def sample_val(task_name: str, dataset: Any, pre: Preprocessing, count: int) -> dict[str, np.ndarray]:
+    """The task's bundled val arrays (``images``, ``labels``, its others) of ``count`` images of ``dataset``."""
+    from edgecv.tasks import get_task
 
-    c, h, w = 3, *pre.size
-    if count <= 0 or len(dataset) == 0:
-        return np.zeros((0, c, h, w), np.uint8), np.zeros((0,), np.int64)
-    subset = calibration_subset(dataset, count, seed)
-    pairs = [subset[i] for i in range(len(subset))]
-    images = np.stack([to_model_size(img, pre).numpy() for img, _ in pairs])
-    return images, np.asarray([int(label) for _, label in pairs], dtype=np.int64)
+    return get_task(task_name).bundle_val(dataset, pre, count, seed=0)
+
+
+def _split(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    rest = {k: v for k, v in arrays.items() if k not in ("images", "labels")}
+    return arrays["images"], arrays["labels"], rest
 
 
 def _file_in_run(run_dir: Path, recorded: Path, artifact: ModelArtifact) -> Path:
@@ -143,24 +150,25 @@ def _file_in_run(run_dir: Path, recorded: Path, artifact: ModelArtifact) -> Path
 
 def source_from_run(run_dir: Path, device: DeviceProfile, artifact: str | None, images: int) -> BundleSource:
     """Read a finished run: report.json for artifacts and validations, its recipe's data for the val images."""
-    from edgecv.data import load_datasets
     from edgecv.recipe import parse_recipe
     from edgecv.report.build import load_report
+    from edgecv.tasks import get_task
 
     if not (run_dir / "report.json").is_file():
         raise RecipeError(f"{run_dir}: no report.json; give a finished run folder (runs/<name>/<run-id>)")
     report = load_report(run_dir)
     chosen, why = select_artifact(report.artifacts, device, artifact)
     chosen = chosen.model_copy(update={"path": str(_file_in_run(run_dir, Path(report.run_dir), chosen))})
-    pictures, targets = np.zeros((0, 3, *chosen.preprocessing.size), np.uint8), np.zeros((0,), np.int64)
-    if images > 0:
-        recipe = parse_recipe(dict(report.recipe), f"{run_dir}/report.json", run_dir)
-        pictures, targets = sample_images(load_datasets(recipe.data).val, chosen.preprocessing, images)
+    recipe = parse_recipe(dict(report.recipe), f"{run_dir}/report.json", run_dir)
+    val = get_task(recipe.task).load_datasets(recipe.data).val if images > 0 else []
+    pictures, targets, extra = _split(sample_val(recipe.task, val, chosen.preprocessing, images))
     return BundleSource(
         artifact=chosen,
         labels=report.labels or list(chosen.preprocessing.labels),
         images=pictures,
         targets=targets,
+        task=recipe.task,
+        extra=extra,
         validations=report.validations,
         why=why,
         recipe_hash=report.recipe_hash,
@@ -176,12 +184,14 @@ def source_from_context(ctx: Any, device: DeviceProfile, images: int) -> BundleS
     artifacts = [a for r in ctx.results for a in r.outputs]
     validations = [Validation.model_validate(v) for r in ctx.results for v in r.metrics.get("validations", [])]
     chosen, why = select_artifact(artifacts, device, None)
-    pictures, targets = sample_images(ctx.splits.val, chosen.preprocessing, images)
+    pictures, targets, extra = _split(sample_val(ctx.recipe.task, ctx.splits.val, chosen.preprocessing, images))
     return BundleSource(
         artifact=chosen,
         labels=list(ctx.splits.labels),
         images=pictures,
         targets=targets,
+        task=ctx.recipe.task,
+        extra=extra,
         validations=validations,
         why=why,
         recipe_hash=ctx.recipe.digest(),

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from edgecv.artifacts import Preprocessing
     from edgecv.data import DataSplits
+    from edgecv.export.trt_plan import BuildPlan
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,9 @@ class Task(ABC):
     secondary_metrics: ClassVar[tuple[Metric, ...]] = ()
     """Other headline figures the report shows beside the primary metric (top-5 for classification)."""
     deepstream_network_type: ClassVar[int]
+    """Gst-nvinfer's network-type: 1 classifier, 0 detector, 2 segmentation."""
     unsupported_stages: ClassVar[dict[str, str]] = {}
     """Stage kinds the task cannot run yet, with what they are (``{"prune": "pruning"}``): refused before work."""
-    """Gst-nvinfer's network-type: 1 classifier, 0 detector, 2 segmentation."""
 
     @abstractmethod
     def load_datasets(self, section: Any) -> DataSplits:
@@ -203,6 +204,30 @@ class Task(ABC):
         """What draws a few val images with the baseline's and the final artifact's predictions for the report
         (``dataset``: the val split, for what it carries, such as a palette); None: the task shows no pictures."""
         return None
+
+    def bundle_val(self, dataset: Dataset[Any], pre: Preprocessing, count: int, seed: int = 0) -> dict[str, np.ndarray]:
+        """``count`` val images for a deploy bundle (seeded): ``images`` (uint8 NCHW at the model's input size),
+        ``labels`` (their ground truth) and the task's other arrays, as the bundle's val.npz holds them."""
+        from edgecv.errors import UnsupportedError
+
+        raise UnsupportedError(f"deploy bundles are not built for the {self.name} task")
+
+    def bundle_dataset(self, arrays: dict[str, np.ndarray]) -> Dataset[Any]:
+        """The bundled arrays as the task's own (image, target) dataset: what edgecv evaluates them with."""
+        from edgecv.errors import UnsupportedError
+
+        raise UnsupportedError(f"deploy bundles are not built for the {self.name} task")
+
+    def bundle_info(self, labels: list[str], output_names: list[str]) -> dict[str, Any]:
+        """The bundle's task.json: what its runner needs to score this task (see ``edgecv.deploy.task_scores``)."""
+        return {"task": self.name, "labels": list(labels), "output": output_names[0] if output_names else "logits",
+                "metric": "Metric: top-1 (and top-5) of the output's argmax against val.npz's labels."}
+
+    def deepstream_files(self, plan: BuildPlan, pre: Preprocessing, labels: list[str]) -> tuple[str, str]:
+        """The bundle's ``deepstream_config.txt`` (Gst-nvinfer, ``deepstream_network_type``) and its label file."""
+        from edgecv.errors import UnsupportedError
+
+        raise UnsupportedError(f"no DeepStream config for the {self.name} task")
 
     def evaluate(self, outputs: dict[str, np.ndarray], targets: Any, labels: list[str]) -> dict[str, Any]:
         """Metrics of one whole set of outputs at once."""

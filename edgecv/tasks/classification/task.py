@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from edgecv.artifacts import Preprocessing
     from edgecv.data import DataSplits
+    from edgecv.export.trt_plan import BuildPlan
 
 
 DETECTION_FORMATS = ("yolo", "coco")
@@ -104,6 +105,21 @@ class ClassificationTask(Task):
 
         return F.kl_div(F.log_softmax(candidate, dim=1), F.log_softmax(reference, dim=1), log_target=True,
                         reduction="batchmean")
+
+    def bundle_val(self, dataset: Dataset[Any], pre: Preprocessing, count: int, seed: int = 0) -> dict[str, np.ndarray]:
+        from edgecv.tasks.classification.bundle import bundle_val
+
+        return bundle_val(dataset, pre, count, seed)
+
+    def bundle_dataset(self, arrays: dict[str, np.ndarray]) -> Dataset[Any]:
+        from edgecv.tasks.classification.bundle import bundle_dataset
+
+        return bundle_dataset(arrays)
+
+    def deepstream_files(self, plan: BuildPlan, pre: Preprocessing, labels: list[str]) -> tuple[str, str]:
+        from edgecv.export.deepstream import labels_line, nvinfer_config
+
+        return nvinfer_config(plan, pre, len(labels)), labels_line(labels)
 
     def evaluator(self, labels: list[str]) -> Evaluator:
         return ClassificationEvaluator(labels)

@@ -4,7 +4,7 @@ A user's detector (``model.arch: package.module:factory``) returns what its auth
 declares how to read it (``model.decoding``). edgecv wraps the network in :class:`DecodedDetector`, whose forward
 is the network followed by the decoder, so torch, the ONNX export (and ONNX Runtime) and the device bundle all
 output the same ``boxes`` (N, A, 4) xyxy in input pixels and ``scores`` (N, A, classes), and one NMS
-(:mod:`edgecv.tasks.detection.postprocess`) serves them all. The decoder has no weights; quantization keeps it
+(:mod:`edgecv.deploy.detection_postprocess`) serves them all. The decoder has no weights; quantization keeps it
 in float (:data:`DECODER_SCOPE`), so box coordinates never pass through an 8-bit grid.
 
 Example (FastestDet: one 1+4+C channel map per grid cell)::

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from edgecv.deploy.detection_postprocess import PostprocessParams, postprocess
 from edgecv.tasks.base import Evaluator
-from edgecv.tasks.detection.postprocess import PostprocessParams, postprocess
 
 RECALLS = np.linspace(0.0, 1.0, 101)
 """COCO's recall levels (``COCOeval.params.recThrs``): the PR curve's x values."""

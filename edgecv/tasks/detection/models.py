@@ -2,7 +2,7 @@
 
 ``RawDetector(net)`` takes preprocessed ``(N, 3, H, W)`` images and returns ``{"boxes": (N, A, 4) xyxy in input
 pixels, "scores": (N, A, C) class probabilities}`` (background dropped); NMS runs outside the graph
-(:mod:`edgecv.tasks.detection.postprocess`), the same for torch and ONNX Runtime. ``losses(images, targets)`` runs
+(:mod:`edgecv.deploy.detection_postprocess`), the same for torch and ONNX Runtime. ``losses(images, targets)`` runs
 the torchvision model in train mode (its own matching and loss). Class ``k`` of the data is the network's class
 ``k + 1`` (0 is background for SSD, unused by the sigmoid heads).
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from edgecv.deploy.detection_postprocess import box_iou, postprocess
 from edgecv.tasks.detection.metrics import coco_map
-from edgecv.tasks.detection.postprocess import box_iou, postprocess
 from edgecv.validate.parity import ParityResult, criteria_of, metric_diff_failure
 
 

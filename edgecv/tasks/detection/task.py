@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from edgecv.artifacts import Preprocessing
     from edgecv.data import DataSplits
+    from edgecv.export.trt_plan import BuildPlan
     from edgecv.validate.parity import ParityResult
 
 
@@ -33,7 +34,6 @@ class DetectionTask(Task):
     metric = Metric(key="map", label="mAP", unit="%", higher_is_better=True)
     secondary_metrics = (Metric(key="map50", label="mAP@0.5", unit="%"),)
     deepstream_network_type = 0
-    unsupported_stages = {"deploy": "deploy bundles"}
 
     def load_datasets(self, section: Any) -> DataSplits:
         from edgecv.tasks.detection.data import load_detection_datasets
@@ -145,6 +145,29 @@ class DetectionTask(Task):
         from edgecv.tasks.detection.distillation import detection_kd
 
         return detection_kd(candidate, reference)
+
+    def bundle_val(self, dataset: Dataset[Any], pre: Preprocessing, count: int, seed: int = 0) -> dict[str, np.ndarray]:
+        from edgecv.tasks.detection.bundle import bundle_val
+
+        return bundle_val(dataset, pre, count, seed)
+
+    def bundle_dataset(self, arrays: dict[str, np.ndarray]) -> Dataset[Any]:
+        from edgecv.tasks.detection.bundle import BundledDetections
+
+        return BundledDetections(arrays)
+
+    def bundle_info(self, labels: list[str], output_names: list[str]) -> dict[str, Any]:
+        from edgecv.tasks.detection.bundle import bundle_info
+
+        return bundle_info(labels, output_names)
+
+    def deepstream_files(self, plan: BuildPlan, pre: Preprocessing, labels: list[str]) -> tuple[str, str]:
+        from dataclasses import asdict
+
+        from edgecv.deploy.detection_postprocess import PostprocessParams
+        from edgecv.export.deepstream import detector_config, detector_labels
+
+        return detector_config(plan, pre, len(labels), asdict(PostprocessParams())), detector_labels(labels)
 
     def evaluator(self, labels: list[str]) -> Evaluator:
         from edgecv.tasks.detection.metrics import DetectionEvaluator

@@ -15,16 +15,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from edgecv.artifacts import Preprocessing
+from edgecv.deploy.box_geometry import letterbox_geometry
 
 LETTERBOX_FILL = 114
 """Gray padding of letterboxed images (what YOLO tools use)."""
-
-
-def letterbox_geometry(source: tuple[int, int], target: tuple[int, int]) -> tuple[float, int, int]:
-    """``(scale, left pad, top pad)`` that fit a ``source`` (h, w) image inside ``target`` keeping its aspect."""
-    scale = min(target[0] / source[0], target[1] / source[1])
-    h, w = round(source[0] * scale), round(source[1] * scale)
-    return scale, (target[1] - w) // 2, (target[0] - h) // 2
 
 
 def unletterbox(boxes: torch.Tensor, source: tuple[int, int], target: tuple[int, int]) -> torch.Tensor:

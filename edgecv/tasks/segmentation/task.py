@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from edgecv.artifacts import Preprocessing
     from edgecv.data import DataSplits
+    from edgecv.export.trt_plan import BuildPlan
     from edgecv.validate.parity import ParityResult
 
 
@@ -41,7 +42,6 @@ class SegmentationTask(Task):
         "prune": "pruning (Torch-Pruning sizes a BatchNorm after a concat of two residually coupled tensors for "
                  "one slice only: ESPNet's cat([output1, output1_0, inp2]) gives 'running_mean should contain 89 "
                  "elements not 110')",
-        "deploy": "deploy bundles",
     }
 
     def load_datasets(self, section: Any) -> DataSplits:
@@ -101,6 +101,26 @@ class SegmentationTask(Task):
 
         return F.kl_div(F.log_softmax(_pixels(candidate), dim=1), F.log_softmax(_pixels(reference), dim=1),
                         log_target=True, reduction="batchmean")
+
+    def bundle_val(self, dataset: Dataset[Any], pre: Preprocessing, count: int, seed: int = 0) -> dict[str, np.ndarray]:
+        from edgecv.tasks.segmentation.bundle import bundle_val
+
+        return bundle_val(dataset, pre, count, seed)
+
+    def bundle_dataset(self, arrays: dict[str, np.ndarray]) -> Dataset[Any]:
+        from edgecv.tasks.segmentation.bundle import bundle_dataset
+
+        return bundle_dataset(arrays)
+
+    def bundle_info(self, labels: list[str], output_names: list[str]) -> dict[str, Any]:
+        from edgecv.tasks.segmentation.bundle import bundle_info
+
+        return bundle_info(labels, output_names)
+
+    def deepstream_files(self, plan: BuildPlan, pre: Preprocessing, labels: list[str]) -> tuple[str, str]:
+        from edgecv.export.deepstream import detector_labels, segmentation_config
+
+        return segmentation_config(plan, pre, len(labels)), detector_labels(labels)
 
     def evaluator(self, labels: list[str]) -> Evaluator:
         from edgecv.tasks.segmentation.metrics import SegmentationEvaluator

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms as tv_batched_nms
 
+from edgecv.deploy.detection_postprocess import batched_nms, postprocess
 from edgecv.tasks.detection.metrics import DetectionEvaluator, coco_map
-from edgecv.tasks.detection.postprocess import batched_nms, postprocess
 
 
 def _truths() -> list[dict[str, np.ndarray]]:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from edgecv.api import compress
-from edgecv.errors import RecipeError
 from edgecv.recipe import load_recipe
 
 RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "quickstart-detection.yaml"
@@ -35,9 +32,3 @@ def test_quickstart_detection_onnx_map_equals_torch(tmp_path: Path) -> None:
     assert abs(sum(curve) / len(curve) * 100 - row.metrics["map50"]) < 1e-3  # the curve of the reported mAP@0.5
     html = (Path(report.run_dir) / "report.html").read_text()
     assert 'id="pr"' in html and html.count("data:image/png;base64,") == 4
-
-
-def test_deploy_bundles_refused_before_work(tmp_path: Path) -> None:
-    with pytest.raises(RecipeError, match="not supported for detection yet; remove it"):
-        compress(load_recipe(RECIPE, ["export.bundles=[jetson-orin-nano-8gb]", f"output={tmp_path}"]))
-    assert not any(tmp_path.iterdir())  # nothing written

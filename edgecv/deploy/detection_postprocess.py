@@ -1,6 +1,7 @@
 """From raw detector outputs to detections: score threshold, top-k, per-class NMS, in NumPy.
 
-The same code serves torch, ONNX Runtime and (later) the device bundle, so every artifact's mAP is decoded alike.
+The same code serves torch, ONNX Runtime and the deploy bundle's runner (this file is shipped in every detection
+bundle, so it imports only numpy), so every artifact's mAP is decoded alike.
 
 Example::
 
