@@ -73,7 +73,8 @@ def detection(run: Path | None, output: Path) -> dict[str, Any]:
                                       [f"output={output / 'detection'}", "report.formats=[json]"]))
     else:
         report = Report.model_validate_json((run / "report.json").read_text())
-    paths = {a.name: Path(a.path) for s in report.stages for a in s.outputs if a.format == "onnx"}
+    root = Path(report.run_dir)
+    paths = {a.name: root / a.path for s in report.stages for a in s.outputs if a.format == "onnx"}
     maps = {v.artifact: {"map": v.metrics["map"], "map50": v.metrics["map50"]} for v in report.validations}
     quantize = next(s for s in report.stages if s.kind == "quantize")
     float_layers = {s["artifact"]: len(s["float_layers"]) for s in quantize.metrics["schemes"]}
@@ -118,10 +119,13 @@ def markdown(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--detection-run", type=Path, default=None)
+    parser.add_argument("--classification-json", type=Path, default=None,
+                        help="Reuse the classification part of an earlier results JSON instead of running it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-onnx-input-") as scratch:
         results = {"machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
-                   "classification": classification(Path(scratch)),
+                   "classification": json.loads(args.classification_json.read_text())["classification"]
+                   if args.classification_json else classification(Path(scratch)),
                    "detection": detection(args.detection_run, Path(scratch))}
     atomic_write_json(RESULTS / "onnx_input.json", results)
     atomic_write_text(RESULTS / "onnx_input.md", markdown(results))

@@ -242,7 +242,11 @@ def deploy(
     print(f"tarball: {result.tarball}")
     print(f"engine: {result.plan.precision}; " + "; ".join(result.plan.notes))
     if accuracy:
-        print(f"edgecv top-1 on the {accuracy['samples']} bundled images: {accuracy['top1']:.2f}%")
+        from edgecv.tasks import get_task
+
+        metric = get_task(result.manifest.get("task", "classification")).metric
+        print(f"edgecv {metric.label} on the {accuracy['samples']} bundled images: "
+              f"{metric.show(metric.value(accuracy))}")
     print("on the device: ./build_engine.sh && python3 run_bundle.py; then edgecv report RUN_DIR --import results.json")
 
 

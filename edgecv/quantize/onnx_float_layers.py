@@ -70,6 +70,44 @@ def keep_float(model: onnx.ModelProto, names: Iterable[str]) -> onnx.ModelProto:
     return result
 
 
+def drop_dead_end_qdq(model: onnx.ModelProto) -> list[str]:
+    """Bypass each activation Q/DQ pair whose tensor never reaches a layer with weights; return their Q nodes.
+
+    Such a tensor only feeds float post-processing (a head's final Sigmoid/Softmax, a detector's decoding): an INT8
+    kernel gains nothing there and an 8-bit grid on scores and boxes costs accuracy. The torch path's rule
+    (:func:`edgecv.quantize.nncf_ptq.drop_dead_end_quantizers`), on the graph.
+    """
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    inits = {t.name for t in model.graph.initializer}
+    outputs = {o.name for o in model.graph.output}
+    memo: dict[str, bool] = {}
+
+    def reaches_layer(tensor: str) -> bool:
+        if tensor not in memo:
+            memo[tensor] = False  # a cycle guard; ONNX graphs are acyclic
+            memo[tensor] = any(n.op_type in LAYER_TYPES or any(reaches_layer(o) for o in n.output)
+                               for n in readers.get(tensor, []))
+        return memo[tensor]
+
+    dropped = []
+    for quantize in [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in inits]:
+        dequantizers = [n for n in readers.get(quantize.output[0], []) if n.op_type == "DequantizeLinear"]
+        if not dequantizers or len(dequantizers) != len(readers.get(quantize.output[0], [])):
+            continue
+        if any(reaches_layer(dq.output[0]) or dq.output[0] in outputs for dq in dequantizers):
+            continue  # a graph output keeps its pair: its name is the producer's
+        for dq in dequantizers:
+            for reader in readers.get(dq.output[0], []):
+                reader.input[:] = [quantize.input[0] if x == dq.output[0] else x for x in reader.input]
+        dropped.append(quantize.name)
+    _drop_dead_nodes(model)
+    drop_unused_initializers(model)
+    return dropped
+
+
 def _drop_dead_nodes(model: onnx.ModelProto) -> None:
     """Remove nodes none of whose outputs is read (by a node or as a graph output), until none is left."""
     outputs = {o.name for o in model.graph.output}

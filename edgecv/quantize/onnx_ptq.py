@@ -62,6 +62,9 @@ def quantize_onnx(model: onnx.ModelProto, scheme: Scheme, calibration: Calibrati
     kwargs = nncf_arguments(scheme, params, ignored, patterns)
     logging.getLogger("nncf").setLevel(logging.ERROR)
     quantized = nncf.quantize(model, calibration.dataset, subset_size=calibration.batches, **kwargs)
+    from edgecv.quantize.onnx_float_layers import drop_dead_end_qdq
+
+    drop_dead_end_qdq(quantized)
     if scheme.signed_activations:
         signed_activations(quantized)
     return quantized

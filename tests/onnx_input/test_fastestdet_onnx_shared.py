@@ -5,6 +5,9 @@ Skips cleanly without ../shared.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +23,10 @@ SLICE = ["stages=[]", "data.max_val_samples=16", "export.parity.samples=4", "val
          "validate.runs=2", "validate.warmup=1", "report.formats=[json]"]
 
 
-def test_author_onnx_reproduces_the_torch_path_map(tmp_path: Path) -> None:
-    from_onnx = compress(load_recipe(REPO / "recipes" / "coco128-fastestdet-onnx.yaml", [*SLICE, f"output={tmp_path}"]))
+def test_author_onnx_reproduces_the_torch_path_map_and_deploys(tmp_path: Path) -> None:
+    bundled = ["export.bundles=[jetson-orin-nano-8gb]", "export.bundle_images=16"]
+    from_onnx = compress(load_recipe(REPO / "recipes" / "coco128-fastestdet-onnx.yaml",
+                                     [*SLICE, *bundled, f"output={tmp_path}"]))
     from_torch = compress(load_recipe(REPO / "recipes" / "coco128-fastestdet.yaml", [*SLICE, f"output={tmp_path}"]))
     onnx_row = next(v for v in from_onnx.validations if v.artifact == "original")
     torch_row = next(v for v in from_torch.validations if v.artifact == "original-onnx")
@@ -30,3 +35,15 @@ def test_author_onnx_reproduces_the_torch_path_map(tmp_path: Path) -> None:
     assert abs(onnx_row.metrics["map50"] - torch_row.metrics["map50"]) <= 0.1
     load = next(s for s in from_onnx.stages if s.kind == "load-onnx")
     assert load.metrics["source_opset"] == 11 and load.metrics["task_outputs"] == ["boxes", "scores"]
+
+    (bundle,) = [p for p in Path(from_onnx.run_dir).glob("*-deploy/*") if p.is_dir()]
+    code = ("import runpy, sys; sys.modules['edgecv'] = None; sys.modules['torch'] = None; "
+            "sys.argv = ['run_bundle.py', '--backend', 'onnxruntime', '--batch-sizes', '1', '--runs', '2', "
+            "'--warmup', '1', '--no-device-state']; "
+            "runpy.run_path('run_bundle.py', run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code], cwd=bundle, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    runner = json.loads((bundle / "results.json").read_text())["accuracy"]
+    edgecv = json.loads((bundle / "manifest.json").read_text())["accuracy"]["edgecv_on_bundle_images"]
+    assert runner["samples"] == edgecv["samples"] == 16
+    assert abs(runner["map"] - edgecv["map"]) <= 1e-6 and runner["map"] > 5.0

@@ -83,3 +83,30 @@ def test_unsigned_activation_becomes_int8_with_the_same_range() -> None:
     y = run_batches(model, [x])["y"]
     np.testing.assert_allclose(y[:4], x[:4], atol=255 * 0.02 / 127 / 2 + 1e-6)  # half a step of the int8 grid
     assert y[4] == pytest.approx(5.1, abs=1e-5)  # beyond the range: clipped where the uint8 grid clipped it
+
+
+def test_a_quantizer_that_reaches_no_layer_is_bypassed() -> None:
+    """Conv -> Q/DQ -> Sigmoid (an output) loses its pair; the Q/DQ feeding the conv stays."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgecv.quantize.onnx_float_layers import drop_dead_end_qdq
+
+    def pair(tensor: str, tag: str) -> list[onnx.NodeProto]:
+        return [helper.make_node("QuantizeLinear", [tensor, "s", "z"], [f"{tag}_q"], name=f"{tag}_quantize"),
+                helper.make_node("DequantizeLinear", [f"{tag}_q", "s", "z"], [f"{tag}_dq"], name=f"{tag}_dequantize")]
+
+    nodes = [*pair("x", "in"), helper.make_node("Conv", ["in_dq", "w"], ["c"], name="conv"), *pair("c", "out"),
+             helper.make_node("Sigmoid", ["out_dq"], ["y"], name="sigmoid")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 4])],
+        [numpy_helper.from_array(np.array(0.05, np.float32), "s"),
+         numpy_helper.from_array(np.array(128, np.uint8), "z"),
+         numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    x = np.linspace(-3, 3, 16, dtype=np.float32).reshape(1, 1, 4, 4)
+    assert drop_dead_end_qdq(model) == ["out_quantize"]
+    assert [n.name for n in model.graph.node] == ["in_quantize", "in_dequantize", "conv", "sigmoid"]
+    fake_input = np.clip(np.round(x / 0.05) + 128, 0, 255) - 128
+    np.testing.assert_allclose(run_batches(model, [x])["y"], 1 / (1 + np.exp(-fake_input * 0.05)), atol=1e-6)

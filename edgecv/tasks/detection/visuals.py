@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from edgecv.deploy.detection_postprocess import PostprocessParams, postprocess
 from edgecv.report.thumbnails import TRUTH_COLOUR, Colour, box_palette, draw_box, enlarge, hex_colour
 from edgecv.tasks.base import SampleDrawer
 from edgecv.tasks.detection.metrics import as_numpy
-from edgecv.tasks.detection.postprocess import PostprocessParams, postprocess
 
 DISPLAY_SCORE = 0.3
 """Detections below this score are decoded for the mAP but not drawn (they would hide the image)."""
