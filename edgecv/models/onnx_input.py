@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,10 @@ class PreparedOnnx:
     model: onnx.ModelProto
     info: OnnxModelInfo
     opset: int
+    given: onnx.ModelProto
+    """The file as given."""
+    converted: onnx.ModelProto
+    """The given graph at the run's opset (simplified when ``export.simplify``), before the task's outputs."""
 
 
 def _dims(value: Any) -> list[int | str]:
@@ -219,9 +224,30 @@ def prepare_onnx_model(recipe: Recipe, devices: list[DeviceProfile], num_classes
     info = inspect_onnx(model, section)
     opset = export_opset(recipe, devices)
     converted = convert_opset(model, opset, section.onnx)
-    adapted = get_task(recipe.task).adapt_onnx(converted, info, section, num_classes)
+    if recipe.export.simplify:
+        import onnxslim
+
+        converted = onnxslim.slim(converted)
+    adapted = get_task(recipe.task).adapt_onnx(copy.deepcopy(converted), info, section, num_classes)
     check_runtimes(adapted, devices, section.onnx)
-    return PreparedOnnx(adapted, info, opset)
+    return PreparedOnnx(adapted, info, opset, model, converted)
+
+
+def conversion_difference(prepared: PreparedOnnx, batches: list[Any]) -> tuple[float, float]:
+    """Largest |difference| of the chosen outputs between the file as given and the graph edgecv runs (at the run's
+    opset, simplified) over ``batches`` of preprocessed images, and the largest |output| of the given file."""
+    import numpy as np
+    import onnxruntime as ort
+
+    sessions = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+                for m in (prepared.given, prepared.converted)]
+    worst, scale = 0.0, 0.0
+    for batch in batches:
+        images = {prepared.info.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
+        given, converted = (s.run(prepared.info.outputs, images) for s in sessions)
+        worst = max([worst, *(float(np.abs(a - b).max()) for a, b in zip(given, converted, strict=True))])
+        scale = max([scale, *(float(np.abs(a).max()) for a in given)])
+    return worst, scale
 
 
 def count_onnx_params(model: onnx.ModelProto) -> int:

@@ -10,7 +10,11 @@ from edgecv.artifacts import ModelArtifact, StageResult, atomic_save, sha256_fil
 from edgecv.stages.contract import ANY_FORMAT, Stage, register_stage
 
 if TYPE_CHECKING:
+    from edgecv.models.onnx_input import PreparedOnnx
     from edgecv.stages.base import CurrentModel, RunContext
+
+CONVERSION_TOLERANCE = 1e-4
+"""Largest |output difference| between the given file and the converted graph, relative to its largest output."""
 
 
 @register_stage
@@ -32,6 +36,7 @@ class LoadOnnxStage(Stage):
 
         started = time.perf_counter()
         prepared = prepare_onnx_model(ctx.recipe, ctx.devices, ctx.splits.num_classes)
+        difference = self._conversion_check(ctx, prepared)
         path = folder / "original.onnx"
         atomic_save(path, lambda tmp: onnx.save(prepared.model, str(tmp)))
         section = ctx.recipe.model
@@ -47,6 +52,27 @@ class LoadOnnxStage(Stage):
             "source_opset": info.opset, "opset": prepared.opset, "input": info.input_name,
             "fixed_batch": info.fixed_batch, "outputs": info.outputs,
             "task_outputs": [o.name for o in prepared.model.graph.output],
+            "simplified": ctx.recipe.export.simplify, "conversion_max_abs_diff": difference,
         }
         return StageResult(stage=folder.name, kind=self.kind, outputs=[artifact], metrics=metrics,
                            seconds=time.perf_counter() - started)
+
+    @staticmethod
+    def _conversion_check(ctx: RunContext, prepared: PreparedOnnx) -> float:
+        """The given file and the converted graph on the first ``export.parity.samples`` val images (at most 16):
+        their chosen outputs must agree to float rounding (1e-4 of the output scale), else a ModelError."""
+        import torch
+
+        from edgecv.errors import ModelError
+        from edgecv.models.onnx_input import conversion_difference
+
+        samples = min(ctx.recipe.export.parity.samples, len(ctx.splits.val), 16)
+        subset = torch.utils.data.Subset(ctx.splits.val, range(samples))
+        fixed = prepared.info.fixed_batch
+        batches = [x.numpy() for x, _ in ctx.loader(subset, fixed or 8) if fixed is None or len(x) == fixed]
+        difference, scale = conversion_difference(prepared, batches)
+        if difference > CONVERSION_TOLERANCE * max(1.0, scale):
+            raise ModelError(f"model.onnx {ctx.recipe.model.onnx}: at opset {prepared.opset} (simplified: "
+                             f"{ctx.recipe.export.simplify}) its outputs differ from the file's by {difference:.3g}; "
+                             "set export.simplify: false, or export.opset to the file's own opset", field="model.onnx")
+        return difference

@@ -48,6 +48,7 @@ def test_old_opset_is_converted_and_input_read_from_graph(tmp_path: Path) -> Non
     load = next(s for s in report["stages"] if s["kind"] == "load-onnx")
     assert load["metrics"]["source_opset"] == 11 and load["metrics"]["opset"] == 17
     assert load["metrics"]["task_outputs"] == ["logits"]
+    assert load["metrics"]["simplified"] and load["metrics"]["conversion_max_abs_diff"] < 1e-5  # the same model
     original = load["outputs"][0]
     assert original["input"]["shape"] == [3, 16, 16] and original["input"]["name"] == "images"
     assert original["params"] == 8 * 3 * 9 + 8 + 10 * 8 + 10
