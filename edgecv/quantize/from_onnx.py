@@ -124,7 +124,7 @@ class OnnxInt8:
         from edgecv.quantize.onnx_float_layers import keep_float
 
         path = self.trials / f"{tag}.onnx"
-        onnx.save(keep_float(quantized, float_layers), str(path))
+        onnx.save(keep_float(quantized, float_layers, self.model), str(path))
         rewrite_qdq(path, scheme.store_int8_weights)
         return path
 
@@ -142,7 +142,7 @@ class OnnxInt8:
         assert scheme is not None
         name = plan.artifact_name(self.params.name)
         path = self.folder / f"{name}.onnx"
-        final = keep_float(quantized, float_layers)
+        final = keep_float(quantized, float_layers, self.model)
         fake = self.trials / f"{name}.fake-quantized.onnx"
         onnx.save(final, str(fake))
         moved = 0 if scheme.store_int8_weights else float_weights_behind_qdq(final)
@@ -222,7 +222,7 @@ class _OnnxControl:
         initial = measure([])
         info(f"  {scheme.name}: all-INT8 {self.metric.label} {self.metric.show(initial)}")
         ranking = [] if self.budget.met(self.reference, initial) else rank_onnx_layers(
-            quantized, self.target, self.batches, quantized_layers(quantized), ctx.recipe.validate_.threads)
+            quantized, self.target, self.batches, quantized_layers(quantized), ctx.recipe.validate_.threads, job.model)
 
         def evaluate(names: list[str]) -> tuple[float, None]:
             value = measure(names)

@@ -41,33 +41,57 @@ def quantized_layers(model: onnx.ModelProto) -> list[str]:
     ]
 
 
-def keep_float(model: onnx.ModelProto, names: Iterable[str]) -> onnx.ModelProto:
-    """A copy of ``model`` with the layers ``names`` in float (see the module docstring); dead Q/DQ nodes go."""
+def keep_float(model: onnx.ModelProto, names: Iterable[str],
+               original: onnx.ModelProto | None = None) -> onnx.ModelProto:
+    """A copy of ``model`` with the layers ``names`` in float (see the module docstring); dead Q/DQ nodes go.
+
+    ``original`` is the FP32 graph the quantized one came from: a layer found there under the same name and op
+    takes its weights and bias back from it (quantization rounded the weights, and bias correction shifted the bias
+    to compensate a quantization error the float layer no longer has); otherwise the weights are the dequantized
+    values and the bias stays.
+    """
     chosen = set(names)
     result = copy.deepcopy(model)
     producers = _producers(result)
     inits = {t.name for t in result.graph.initializer}
+    source = _source_parameters(original, chosen) if original is not None else {}
     for node in result.graph.node:
         if node.name not in chosen:
             continue
         for index, tensor in enumerate(node.input):
+            if index in source.get(node.name, {}):
+                name = f"{node.name}_float_input{index}"
+                result.graph.initializer.append(numpy_helper.from_array(source[node.name][index], name))
+                node.input[index] = name
+                continue
             dequantize = producers.get(tensor)
             if dequantize is None or dequantize.op_type != "DequantizeLinear":
                 continue
-            source = dequantize.input[0]
-            if source in inits:  # an int8 weight initializer
+            origin = dequantize.input[0]
+            if origin in inits:  # an int8 weight initializer
                 values = dequantized_weight(result, dequantize)
                 if values is not None:
-                    name = f"{source}_float_{node.name}"
+                    name = f"{origin}_float_{node.name}"
                     result.graph.initializer.append(numpy_helper.from_array(values, name))
                     node.input[index] = name
                 continue
-            quantize = producers.get(source)
+            quantize = producers.get(origin)
             if quantize is not None and quantize.op_type == "QuantizeLinear":
                 node.input[index] = quantize.input[0]  # the float activation, or a float weight initializer
     _drop_dead_nodes(result)
     drop_unused_initializers(result)
     return result
+
+
+def _source_parameters(original: onnx.ModelProto, names: set[str]) -> dict[str, dict[int, np.ndarray]]:
+    """Per chosen layer of ``original``: its constant inputs (weights, bias) by input index."""
+    inits = {t.name: t for t in original.graph.initializer}
+    found: dict[str, dict[int, np.ndarray]] = {}
+    for node in original.graph.node:
+        if node.name in names and node.op_type in LAYER_TYPES:
+            found[node.name] = {i: numpy_helper.to_array(inits[x]) for i, x in enumerate(node.input)
+                                if i > 0 and x in inits}
+    return found
 
 
 def drop_dead_end_qdq(model: onnx.ModelProto) -> list[str]:
@@ -145,12 +169,13 @@ def output_nmse(candidate: dict[str, np.ndarray], reference: dict[str, np.ndarra
 
 
 def rank_onnx_layers(quantized: onnx.ModelProto, reference: dict[str, np.ndarray], batches: list[np.ndarray],
-                     layers: list[str], threads: int | None = None) -> list[LayerSensitivity]:
+                     layers: list[str], threads: int | None = None,
+                     original: onnx.ModelProto | None = None) -> list[LayerSensitivity]:
     """``layers`` from most to least sensitive: how much the output NMSE against ``reference`` (the FP32 graph's
-    outputs on ``batches``) falls when the layer alone is in float."""
+    outputs on ``batches``) falls when the layer alone is in float (``original``: see :func:`keep_float`)."""
     base = output_nmse(run_batches(quantized, batches, threads), reference)
     ranking = []
     for name in layers:
-        error = output_nmse(run_batches(keep_float(quantized, [name]), batches, threads), reference)
+        error = output_nmse(run_batches(keep_float(quantized, [name], original), batches, threads), reference)
         ranking.append(LayerSensitivity(name, name, base - error, error, 2))
     return sorted(ranking, key=lambda r: r.score, reverse=True)

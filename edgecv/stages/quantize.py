@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from edgecv.quantize.layers import Layer
     from edgecv.quantize.nncf_ptq import Calibration
     from edgecv.quantize.schemes import ArtifactPlan, Scheme
+    from edgecv.quantize.sensitivity import LayerSensitivity
+    from edgecv.quantize.trial_graph import TrialGraph
     from edgecv.stages.base import CurrentModel, RunContext
 
 
@@ -428,37 +430,96 @@ class _AccuracyControl:
         path = export_for_trial(self.ctx, quantized, self.trials / f"{tag}.onnx", scheme)
         return score_onnx(self.ctx, path, self.loader)
 
+    def _trial_graph(self, quantized: nn.Module, scheme: Scheme) -> TrialGraph | None:
+        """The fake-quantized model exported once for graph-edit trials; None when it cannot be (trials then
+        re-quantize)."""
+        import onnx
+
+        from edgecv.quantize.onnx_export import quantized_opset
+        from edgecv.quantize.trial_graph import TrialGraph
+
+        spec = self.ctx.input_spec.model_copy(update={"dynamic_batch": self.ctx.recipe.export.dynamic_batch})
+        try:
+            return TrialGraph.export(quantized, spec, self.trials / f"{scheme.short}-base.onnx",
+                                     quantized_opset(self.ctx), self.candidates, self.ctx.task.export_module,
+                                     onnx.load(str(self.trials / "fp32.onnx")))
+        except Exception as exc:  # a model the plain export cannot take: the re-quantizing trials still work
+            info(f"  accuracy control: trials re-quantize ({type(exc).__name__}: {str(exc)[:120]})")
+            return None
+
+    def _graph_ranking(self, graph: TrialGraph) -> list[LayerSensitivity]:
+        """The candidates ranked on the trial graph against the FP32 export's outputs on the ranking images."""
+        import onnx
+
+        from edgecv.quantize.onnx_float_layers import run_batches
+
+        step = 1 if not self.ctx.recipe.export.dynamic_batch else min(64, decision_batch(self.ctx))
+        batches = [self.images[i : i + step].numpy() for i in range(0, len(self.images), step)]
+        threads = self.ctx.recipe.validate_.threads
+        target = run_batches(onnx.load(str(self.trials / "fp32.onnx")), batches, threads)
+        return graph.rank(target, batches, [x.name for x in self.candidates], threads)
+
     def run(self, plan: ArtifactPlan, quantized: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+        """The layers to keep in float for ``plan``'s scheme and the model quantized with them in float.
+
+        Trials edit one exported graph (:mod:`edgecv.quantize.trial_graph`); the chosen set is then quantized once
+        more with those layers in NNCF's ignored scope, and that artifact's own metric is what ``met`` reports."""
         from edgecv.quantize.accuracy_control import search_float_layers
         from edgecv.quantize.nncf_ptq import quantize_ptq
         from edgecv.quantize.sensitivity import rank_layers
 
         assert plan.scheme is not None
         scheme = plan.scheme
-        initial = self._measure(quantized, scheme, f"{scheme.short}-0")
-        info(f"  {scheme.name}: all-INT8 {self.metric.label} {self.metric.show(initial)}")
-        ranking = [] if self.budget.met(self.reference, initial) else \
-            rank_layers(quantized, self.prepared, self.images, self.candidates, min(64, decision_batch(self.ctx)))
+        graph = self._trial_graph(quantized, scheme)
         by_name = {x.name: x for x in self.candidates}
         fixed = [x.node for x in self.ignored]
 
-        def evaluate(names: list[str]) -> tuple[float, nn.Module]:
-            model = quantize_ptq(self.prepared, scheme, self.calibration, self.params,
-                                 fixed + [by_name[n].node for n in names])
-            value = self._measure(model, scheme, f"{scheme.short}-{len(names)}")
-            info(f"  {scheme.name}: {len(names)} layer(s) in float -> {self.metric.label} {self.metric.show(value)}")
+        def requantized(names: list[str]) -> nn.Module:
+            return quantize_ptq(self.prepared, scheme, self.calibration, self.params,
+                                fixed + [by_name[n].node for n in names])
+
+        def evaluate(names: list[str]) -> tuple[float, nn.Module | None]:
+            tag = f"{scheme.short}-{len(names)}"
+            if graph is not None and graph.covers(names):
+                path = graph.trial_file(names, self.trials / f"{tag}.onnx", int8_weights=scheme.store_int8_weights)
+                value, model = score_onnx(self.ctx, path, self.loader), None
+            else:
+                model = quantized if not names else requantized(names)
+                value = self._measure(model, scheme, tag)
+            if names:
+                info(f"  {scheme.name}: {len(names)} layer(s) in float -> {self.metric.label} "
+                     f"{self.metric.show(value)}")
             return value, model
 
+        initial, _ = evaluate([])
+        info(f"  {scheme.name}: all-INT8 {self.metric.label} {self.metric.show(initial)}")
+        if self.budget.met(self.reference, initial):
+            ranking = []
+        elif graph is not None and graph.covers([x.name for x in self.candidates]):
+            ranking = self._graph_ranking(graph)
+        else:
+            ranking = rank_layers(quantized, self.prepared, self.images, self.candidates,
+                                  min(64, decision_batch(self.ctx)))
         outcome = search_float_layers(
             [r.name for r in ranking], evaluate, self.budget, reference=self.reference,
             initial=initial, initial_payload=quantized, limit=self.params.max_float_layers,
         )
         kept = [r.name for r in ranking[: outcome.float_layers]]
-        return outcome.payload, {
+        chosen, final = outcome.payload, None
+        if chosen is None:  # a graph trial was chosen: quantize once with those layers in float, and measure it
+            chosen = requantized(kept) if kept else quantized
+            final = self._measure(chosen, scheme, f"{scheme.short}-final")
+            info(f"  {scheme.name}: {len(kept)} layer(s) in float, quantized again -> {self.metric.label} "
+                 f"{self.metric.show(final)}")
+        met = outcome.met if final is None else self.budget.met(self.reference, final)
+        return chosen, {
             "budget": self.budget.describe(), "metric": self.metric.key, "reference": round(self.reference, 3),
             "samples": len(self.loader.dataset), "judged_on": "selection split",  # type: ignore[arg-type]
-            "met": outcome.met, "float_layers": kept,
-            "ranking_metric": "logit NMSE reduction with the layer in float, on calibration images",
+            "met": met, "float_layers": kept,
+            "trials_by": "graph edits" if graph is not None else "re-quantization",
+            "final": None if final is None else {"value": round(final, 3),
+                                                 "drop": round(self.budget.drop(self.reference, final), 3)},
+            "ranking_metric": "output NMSE reduction with the layer in float, on calibration images",
             "ranking": [{**r.as_dict(), "kept_float": r.name in kept} for r in ranking],
             "trials": [t.as_dict() for t in outcome.trials],
         }

@@ -1,0 +1,102 @@
+"""Accuracy control's trials on one exported graph: a fake-quantized torch model exported once, layers put back in
+float by editing that graph (:func:`edgecv.quantize.onnx_float_layers.keep_float`) instead of quantizing again.
+
+The legacy exporter names a module's op by its scope: module ``layer1.0.conv1`` becomes node
+``/layer1/layer1.0/conv1/Conv`` (a task's export wrapper adds its own prefix), so each layer with weights maps to
+the one Conv/Gemm/MatMul node whose scope ends in its module name. A trial then costs one export-free edit and one
+ONNX Runtime evaluation, and the layer ranking runs on the same graph (one session per layer, against the FP32
+export's outputs) rather than one fake-quantized torch forward per layer. Layers that map to no node (an op
+without a module) leave the search to the re-quantizing trials.
+
+Example::
+
+    graph = TrialGraph.export(quantized, spec, folder / "ort-cpu-base.onnx", opset, layers, wrap)
+    path = graph.trial_file(["layer3.2.conv2"], folder / "trial.onnx", int8_weights=True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import onnx
+
+from edgecv.quantize.onnx_float_layers import LAYER_TYPES, keep_float
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from edgecv.artifacts import InputSpec
+    from edgecv.quantize.layers import Layer
+
+
+def scope_module(node_name: str) -> str:
+    """The dotted module path of an exported node: ``/layer1/layer1.0/conv1/Conv`` -> ``layer1.0.conv1``."""
+    path = ""
+    for segment in node_name.strip("/").split("/")[:-1]:
+        path = segment if not path or segment.startswith(path + ".") else f"{path}.{segment}"
+    return path
+
+
+def map_layers(model: onnx.ModelProto, layers: list[Layer]) -> dict[str, str]:
+    """Layer (module) name -> the graph node that runs it, for the layers that map to exactly one node."""
+    scopes: dict[str, list[str]] = {}
+    for node in model.graph.node:
+        if node.op_type in LAYER_TYPES:
+            scopes.setdefault(scope_module(node.name), []).append(node.name)
+    mapped = {}
+    for layer in layers:
+        found = [n for scope, names in scopes.items() if scope == layer.name or scope.endswith("." + layer.name)
+                 for n in names]
+        if len(found) == 1:
+            mapped[layer.name] = found[0]
+    return mapped
+
+
+@dataclass
+class TrialGraph:
+    """A fake-quantized model's QDQ graph before the scheme's rewrites, and its layers' nodes."""
+
+    model: onnx.ModelProto
+    nodes: dict[str, str]
+    original: onnx.ModelProto | None = None
+    """The FP32 export of the same model (same node names): float layers take their weights and bias from it."""
+
+    @classmethod
+    def export(cls, quantized: nn.Module, spec: InputSpec, path: Path, opset: int, layers: list[Layer],
+               wrap: Callable[[nn.Module], nn.Module], original: onnx.ModelProto | None = None) -> TrialGraph:
+        """Export ``quantized`` (NNCF fake-quantized) as QDQ ONNX at ``path``, without rewrites."""
+        import torch
+
+        from edgecv.export.onnx import export_onnx
+        from edgecv.quantize.nncf_ptq import strip_quantized
+        from edgecv.quantize.standard_ops import require_standard_ops
+
+        stripped = strip_quantized(quantized, torch.zeros(1, *spec.shape))
+        export_onnx(wrap(stripped), spec, path, opset=opset, simplify=True)
+        model = onnx.load(str(path))
+        require_standard_ops(model, path.name)
+        return cls(model, map_layers(model, layers), original)
+
+    def covers(self, names: list[str]) -> bool:
+        """Whether every layer of ``names`` has its node in the graph."""
+        return all(name in self.nodes for name in names)
+
+    def trial_file(self, names: list[str], path: Path, *, int8_weights: bool) -> Path:
+        """The graph with ``names`` in float, in the scheme's form (rewrites), at ``path``."""
+        from edgecv.quantize.onnx_export import rewrite_qdq
+
+        onnx.save(keep_float(self.model, [self.nodes[n] for n in names], self.original), str(path))
+        rewrite_qdq(path, int8_weights)
+        return path
+
+    def rank(self, reference: Any, batches: list[Any], names: list[str], threads: int | None) -> list[Any]:
+        """``names`` (mapped layers) from most to least sensitive on this graph, as LayerSensitivity by module name."""
+        from edgecv.quantize.onnx_float_layers import rank_onnx_layers
+        from edgecv.quantize.sensitivity import LayerSensitivity
+
+        by_node = {self.nodes[n]: n for n in names}
+        ranked = rank_onnx_layers(self.model, reference, batches, list(by_node), threads, self.original)
+        return [LayerSensitivity(by_node[r.name], r.node, r.score, r.nmse_in_float, r.quantizers) for r in ranked]
