@@ -5,9 +5,11 @@ same images: ``absolute`` in points (81.0 -> 80.6 is a drop of 0.4) or ``relativ
 (0.4 / 81.0 = 0.49 %). For a metric where lower is better, a rise is the drop.
 
 The search walks the sensitivity ranking (see :mod:`edgecv.quantize.sensitivity`): keeping the top ``k`` layers
-in float, with ``k`` = 1, 2, 4, ... until the budget holds, then bisecting down to the smallest such ``k``. Each
-trial is a full re-quantization with those layers in NNCF's ignored scope, exported and measured, so the
-accuracy judged is the deployed artifact's.
+in float, with ``k`` = 1, 2, 4, ... until the budget holds, then bisecting down to the smallest such ``k``. A
+trial edits the exported INT8 graph (:mod:`edgecv.quantize.trial_graph`: the layers' Q/DQ removed, their FP32
+weights and bias back) and measures it in the scheme's runtime form; the chosen set is then quantized once more
+with those layers in NNCF's ignored scope, and that artifact's own metric is what the stage reports as met or not.
+Layers the graph cannot name (an op without a module) fall back to trials that re-quantize.
 
 Worked example: FP32 81.02, budget 0.3 absolute, all-INT8 80.50 (drop 0.52). k=1 gives 80.61, k=2 gives 80.80
 (drop 0.22, met), so k=2: the two most sensitive layers stay float; trials k=0,1,2 go into the report.
