@@ -61,7 +61,8 @@ def step_settings(recipe: Recipe, kind: str, key: str) -> dict[str, Any]:
     compared = {"export.parity.samples": export["parity"]["samples"]}
     if kind in ("load", "load-onnx"):
         loaded = {k: v for k, v in data["data"].items() if k != "workers"}
-        return {"task": data["task"], "seed": data["seed"], "model": data["model"], "data": loaded}
+        return {"task": data["task"], "seed": data["seed"], "model": data["model"], "data": loaded,
+                "model_files": model_file_digests(recipe)}
     if kind == "train":
         return {"train": data["train"]}
     if kind == "export-onnx":
@@ -78,6 +79,15 @@ def step_settings(recipe: Recipe, kind: str, key: str) -> dict[str, Any]:
             settings |= {f"export.{k}": export[k] for k in ("opset", "simplify", "dynamic_batch")} | compared
         return settings
     return {k: v for k, v in data.items() if k not in ("name", "output", "report")}  # unknown: everything
+
+
+def model_file_digests(recipe: Recipe) -> dict[str, str]:
+    """sha256 of the model files the recipe names (``model.checkpoint``, ``model.onnx``): a file replaced under the
+    same path is another model, so ``--resume`` must not reuse what was made from the old one."""
+    from edgecv.artifacts import sha256_file
+
+    files = {"model.checkpoint": recipe.model.checkpoint, "model.onnx": recipe.model.onnx}
+    return {key: sha256_file(path) for key, path in files.items() if path is not None and path.is_file()}
 
 
 def fingerprint(folder: str, settings: dict[str, Any], before: str) -> str:

@@ -120,3 +120,14 @@ def test_not_an_onnx_file(tmp_path: Path) -> None:
     bad.write_bytes(b"\x00garbage" * 10)
     _refused(tmp_path, _recipe(tmp_path, {"onnx": str(bad), **NORMALIZE}), "bad.onnx", "not an ONNX model")
     _refused(tmp_path, _recipe(tmp_path, {"onnx": str(tmp_path / "gone.onnx"), **NORMALIZE}), "does not exist")
+
+
+def test_resume_refuses_a_model_file_replaced_under_the_same_path(tmp_path: Path) -> None:
+    graph = classifier(tmp_path / "m.onnx", seed=0)
+    path = _recipe(tmp_path, {"onnx": str(graph), **NORMALIZE})
+    assert runner.invoke(app, ["compress", str(path)]).exit_code == 0
+    assert runner.invoke(app, ["compress", str(path), "--resume"]).exit_code == 0  # unchanged: all reused
+    classifier(graph, seed=1)  # other weights, same file name
+    result = runner.invoke(app, ["compress", str(path), "--resume"])
+    assert result.exit_code == 2, result.output
+    assert "model.onnx" in result.stderr and "start a new run" in result.stderr
