@@ -28,12 +28,18 @@ DRY_RATIO = 0.2  # one step removing this fraction of every prunable layer: enou
 
 KNOWN_FAILURES = {
     "update_reshape_index_mapping": (
-        "its channels pass through a reshape Torch-Pruning 1.6 cannot map (a channel shuffle, view-transpose-view, "
-        "as in ShuffleNetV2: its index mapping divides by zero); remove the prune stage (distill, quantize and "
-        "export work on this model)"
+        "its channels pass through a reshape Torch-Pruning 1.6 cannot trace (a channel shuffle, view-transpose-view, "
+        "as in torchvision's ShuffleNetV2: its index mapping divides by zero while building the graph, before "
+        "edgecv can keep those layers whole); remove the prune stage (distill, quantize and export work on this model)"
     ),
 }
 """Function (innermost Torch-Pruning frame of the traceback) -> the reason in words."""
+
+NOTHING_LEFT = (
+    "every channel group passes a channel shuffle ({count} layers kept whole: Torch-Pruning cannot map a reshape "
+    "that splits the channel axis) or a layer kept whole (the head, ignored_layers); remove the prune stage or "
+    "shorten ignored_layers"
+)
 
 
 def output_count(model: nn.Module, example: torch.Tensor) -> int:
@@ -98,6 +104,8 @@ def dry_run(model: nn.Module, example: torch.Tensor, *, ignored: list[str], roun
         pruner = ChannelPruner(trial, example, round_to=round_to, ratio=DRY_RATIO,
                                ignored=named_modules(trial, ignored, "ignored_layers"),
                                heads=task.protected_modules(trial) if task is not None else None)
+        if pruner.channel_split_layers and not pruner.prunable_groups():
+            return DryRun(NOTHING_LEFT.format(count=len(pruner.channel_split_layers)))
         pruner.prune_ratio()
         with torch.no_grad():
             trial(example)

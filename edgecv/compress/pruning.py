@@ -3,7 +3,8 @@
 Torch-Pruning traces the dependencies between layers (residual adds, concatenations) so coupled channels are
 removed together. edgecv adds: channel counts rounded to the device's alignment (``round_to``; without it a
 pruned MobileNetV2 ran slower than the dense one, DESIGN: measured facts), MACs or parameter targets reached
-step by step, and the classifier head left whole.
+step by step, the classifier head left whole, and the layers whose channels pass a channel shuffle kept whole
+(edgecv.compress.channel_splits: Torch-Pruning cannot map them; the rest of a ShuffleNetV2-style network prunes).
 
 Example::
 
@@ -20,6 +21,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from edgecv.compress.channel_splits import channel_split_layers
 from edgecv.errors import RecipeError
 from edgecv.model_stats import count_macs, count_params
 from edgecv.models.pruning import customized_pruners
@@ -92,15 +94,21 @@ class ChannelPruner:
                                                         count_params(model))
         # a ratio is reached in ``steps`` equal steps; a MACs/params target is searched in fine steps
         steps = FINE_STEPS * steps if ratio is None else steps
+        whole = [*(classifier_heads(model) if heads is None else heads), *(ignored or [])]
+        self.channel_split_layers = channel_split_layers(model, example, ignored=whole)
         self.pruner = tp.pruner.MetaPruner(
             model, example, importance=make_importance(importance), global_pruning=global_pruning,
             pruning_ratio=ratio if ratio is not None else max_layer_ratio, max_pruning_ratio=max_layer_ratio,
-            iterative_steps=steps,
-            ignored_layers=[*(classifier_heads(model) if heads is None else heads), *(ignored or [])],
+            iterative_steps=steps, ignored_layers=[*whole, *self.channel_split_layers],
             round_to=round_to, customized_pruners=customized_pruners(), num_heads=attention_heads(model),
         )
         self.steps_taken = 0
         self.total_steps = steps
+
+    def prunable_groups(self) -> int:
+        """How many channel groups Torch-Pruning may prune (0: every group touches a layer kept whole)."""
+        return sum(1 for _ in self.pruner.DG.get_all_groups(ignored_layers=self.pruner.ignored_layers,
+                                                            root_module_types=self.pruner.root_module_types))
 
     def macs_fraction(self) -> float:
         return count_macs(self.model, tuple(self.example.shape[1:])) / self.base_macs

@@ -156,6 +156,9 @@ class PruneStage(Stage):
             gradient_fn=taylor_gradients(ctx) if p.importance == "taylor" else None, steps=p.steps,
             baseline=baseline, heads=ctx.task.protected_modules(model),
         )
+        if pruner.channel_split_layers:
+            info(f"  {len(pruner.channel_split_layers)} layers kept whole: their channels pass a channel shuffle "
+                 "(a reshape splitting the channel axis, which Torch-Pruning cannot map)")
         rounds: list[dict[str, float]] = []
         reached = True
         for step in range(1, p.steps + 1):
@@ -187,7 +190,8 @@ class PruneStage(Stage):
         selection_convs = finalize_pruned(model)  # after the last step: Torch-Pruning's graph refers to the shortcuts
         metrics: dict[str, Any] = {"round_to": round_to, "importance": p.importance, "rounds": rounds,
                                    "macs_fraction": pruner.macs_fraction(), "params_fraction": pruner.params_fraction(),
-                                   "removed_blocks": removed, "selection_convs": selection_convs}
+                                   "removed_blocks": removed, "selection_convs": selection_convs,
+                                   "channel_split_layers": len(pruner.channel_split_layers)}
         if p.sparsity_2_4:
             heads = {name for name, m in model.named_modules() if m in ctx.task.protected_modules(model)}
             metrics["sparsity_2_4_fraction"] = apply_2_4(model, skip=heads)

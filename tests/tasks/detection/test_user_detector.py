@@ -18,7 +18,7 @@ RECIPE = f"""
 name: user-detector
 task: detection
 model:
-  arch: user_detectors:TinyShuffleDetector
+  arch: user_detectors:{{arch}}
   code_dir: {HERE}
   kwargs: {{category_num: 10}}
   checkpoint: weights.pt
@@ -37,24 +37,24 @@ report: {{formats: [json]}}
 """
 
 
-def _recipe(tmp_path: Path, *overrides: str) -> Recipe:
+def _recipe(tmp_path: Path, *overrides: str, arch: str = "TinyShuffleDetector") -> Recipe:
     """The recipe in ``tmp_path``, with the user's checkpoint beside it (random weights, BatchNorm statistics
     from a few noise batches so nothing sits at its initial value)."""
     import sys
 
     sys.path.insert(0, str(HERE))
     try:
-        from user_detectors import TinyShuffleDetector
+        import user_detectors
     finally:
         sys.path.remove(str(HERE))
     torch.manual_seed(0)
-    net = TinyShuffleDetector(10).train()
+    net = getattr(user_detectors, arch)(10).train()
     with torch.no_grad():
         for _ in range(3):
             net(torch.rand(4, 3, 64, 64))
     torch.save(net.state_dict(), tmp_path / "weights.pt")
     path = tmp_path / "recipe.yaml"
-    path.write_text(RECIPE)
+    path.write_text(RECIPE.replace("{arch}", arch))
     return load_recipe(path, [*overrides, f"output={tmp_path / 'runs'}"])
 
 
@@ -91,9 +91,26 @@ def test_labels_loss_unknown_for_a_user_detector(tmp_path: Path, stage: str) -> 
     assert not (tmp_path / "runs").exists()  # refused before any work
 
 
-def test_channel_shuffle_pruning_refused_before_work(tmp_path: Path) -> None:
-    with pytest.raises(RecipeError, match="cannot be channel-pruned"):
-        compress(_recipe(tmp_path, "stages=[{type: prune, target_macs: 0.6}]"))
+def test_shufflenet_blocks_prune_around_the_shuffle(tmp_path: Path) -> None:
+    """The branches' internal channels go; the layers feeding a shuffle and the head stay; ONNX matches torch."""
+    report = compress(_recipe(tmp_path, "stages=[{type: prune, target_macs: 0.8, recalibrate_bn: 2}]",
+                              "validate.batch_sizes=[1]", "validate.devices=[host-cpu]",
+                              arch="TinyShuffleV2Detector"))
+    prune = next(r for r in report.stages if r.kind == "prune")
+    assert prune.metrics["channel_split_layers"] >= 6  # stem and each block's last 1x1 conv, with their BatchNorms
+    assert prune.metrics["macs_fraction"] <= 0.8
+    pruned = next(a for a in prune.outputs if a.format == "torch")
+    assert pruned.macs is not None and pruned.macs < 0.85 * report.stages[0].outputs[0].macs
+    rows = {v.artifact: v for v in report.validations if v.device == "host-cpu"}
+    assert set(rows) == {"original-onnx", "pruned-onnx"}
+    assert abs(rows["pruned-onnx"].metrics["map"] - rows["pruned-onnx"].metrics["torch_map"]) <= 0.1  # ONNX = torch
+    assert rows["pruned-onnx"].model_size_mb < 0.8 * rows["original-onnx"].model_size_mb
+
+
+def test_nothing_left_to_prune_is_refused_before_work(tmp_path: Path) -> None:
+    """With the only group clear of the shuffle ignored, every channel left passes a shuffle: refused in one line."""
+    with pytest.raises(RecipeError, match="every channel group passes a channel shuffle"):
+        compress(_recipe(tmp_path, "stages=[{type: prune, target_macs: 0.6, ignored_layers: [net.down]}]"))
     assert not (tmp_path / "runs").exists()
 
 
