@@ -33,11 +33,17 @@ if TYPE_CHECKING:
 
 
 def scope_module(node_name: str) -> str:
-    """The dotted module path of an exported node: ``/layer1/layer1.0/conv1/Conv`` -> ``layer1.0.conv1``."""
-    path = ""
+    """The dotted module path of an exported node: ``/layer1/layer1.0/conv1/Conv`` -> ``layer1.0.conv1``.
+
+    A container's child is named with its parent's segment in front (``first_conv/first_conv.0``), any other
+    child by its attribute alone (``layer1.0/conv1``).
+    """
+    parts: list[str] = []
+    previous = ""
     for segment in node_name.strip("/").split("/")[:-1]:
-        path = segment if not path or segment.startswith(path + ".") else f"{path}.{segment}"
-    return path
+        parts.append(segment[len(previous) + 1:] if previous and segment.startswith(previous + ".") else segment)
+        previous = segment
+    return ".".join(parts)
 
 
 def map_layers(model: onnx.ModelProto, layers: list[Layer]) -> dict[str, str]:
