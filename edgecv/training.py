@@ -191,7 +191,7 @@ def train_model(
                 loss = torch.zeros((), device=device)
                 if task_weight:  # pure distillation (alpha 1) needs no label loss, nor a model that has one
                     loss = task_weight * task.loss(outputs, targets, label_smoothing=params.label_smoothing,
-                                                         class_weights=class_weights)
+                                                   class_weights=class_weights)
                 if extra_loss is not None:
                     loss = loss + extra_loss(images, outputs, targets)
             if step == first:

@@ -97,9 +97,9 @@ class Task(ABC):
     deepstream_network_type: ClassVar[int]
     """Gst-nvinfer's network-type: 1 classifier, 0 detector, 2 segmentation."""
     unsupported_stages: ClassVar[dict[str, str]] = {}
+    """Stage kinds the task cannot run yet, with what they are (``{"prune": "pruning"}``): refused before work."""
     weighs_classes: ClassVar[bool] = False
     """Whether ``loss`` takes per-class weights (``train.class_weights``) and ``class_counts`` counts them."""
-    """Stage kinds the task cannot run yet, with what they are (``{"prune": "pruning"}``): refused before work."""
 
     @abstractmethod
     def load_datasets(self, section: Any) -> DataSplits:
