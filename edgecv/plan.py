@@ -127,6 +127,7 @@ def check_plan(recipe: Recipe, devices: list[DeviceProfile], model: nn.Module | 
     arch = recipe.model.arch
     own = arch is None or task.model_defaults(arch) is not None  # the task builds it (a detector), or no code
     entry = None if own else model_entry(arch)  # type: ignore[arg-type]
+    _check_class_weights(recipe, task)
     current, made_by, before = "torch", "load", []
     for step in plan_steps(recipe):
         stage = step.stage
@@ -148,3 +149,12 @@ def check_plan(recipe: Recipe, devices: list[DeviceProfile], model: nn.Module | 
         if stage.produces is not None:
             current, made_by = stage.produces, stage.kind
         before.append(stage.kind)
+
+
+def _check_class_weights(recipe: Recipe, task: Any) -> None:
+    """``class_weights`` only where the task's loss takes them (classification, segmentation)."""
+    from edgecv.launch import training_sections
+
+    for key, params in training_sections(recipe):
+        if params.class_weights != "none" and not task.weighs_classes:
+            raise RecipeError(f"key '{key}.class_weights': the {task.name} loss takes no per-class weights; remove it")

@@ -52,6 +52,8 @@ class TrainOutcome:
     resumed_from_epoch: int = 0
     distributed: dict[str, Any] | None = None
     """Processes, batch sizes, learning rate and per-rank weight digests of a multi-process run; None in one."""
+    class_weights: list[float] | None = None
+    """The loss's per-class weights (``train.class_weights``), None when unweighted."""
 
 
 def pick_device() -> torch.device:
@@ -154,6 +156,7 @@ def train_model(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(updates * params.epochs, round(updates * params.warmup_epochs))
     )
+    class_weights = train_class_weights(task, splits, params)
     use_amp = device.type == "cuda" and params.amp != "off"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     forward_model = distributed.wrap(model, extra_modules or [], params.sync_batchnorm) if plan.processes > 1 else model
@@ -187,7 +190,8 @@ def train_model(
                 outputs = task.forward(forward_model, images, targets)
                 loss = torch.zeros((), device=device)
                 if task_weight:  # pure distillation (alpha 1) needs no label loss, nor a model that has one
-                    loss = task_weight * task.loss(outputs, targets, label_smoothing=params.label_smoothing)
+                    loss = task_weight * task.loss(outputs, targets, label_smoothing=params.label_smoothing,
+                                                   class_weights=class_weights)
                 if extra_loss is not None:
                     loss = loss + extra_loss(images, outputs, targets)
             if step == first:
@@ -225,10 +229,26 @@ def train_model(
     if distributed.is_main() and best.is_file():
         model.load_state_dict(torch.load(best, map_location=device, weights_only=True))
     outcome.seconds = time.perf_counter() - started
+    outcome.class_weights = None if class_weights is None else [round(float(w), 6) for w in class_weights]
     if plan.processes > 1:
         outcome.distributed = _finish_distributed(model, plan, params)
     model.to("cpu").eval()
     return outcome
+
+
+def train_class_weights(task: Task, splits: DataSplits, params: TrainParams) -> torch.Tensor | None:
+    """The loss's per-class weights of ``params.class_weights`` over the train split (None: unweighted)."""
+    from edgecv.class_weights import resolve_class_weights
+
+    if params.class_weights == "none":
+        return None
+    counts = None if isinstance(params.class_weights, list) else task.class_counts(splits.train, len(splits.labels))
+    weights = resolve_class_weights(params.class_weights, counts, len(splits.labels))
+    if weights is not None:
+        shown = ", ".join(f"{name} {w:.3g}" for name, w in zip(splits.labels, weights.tolist(), strict=True))
+        info(f"  class weights ({params.class_weights if isinstance(params.class_weights, str) else 'given'}): "
+             f"{shown}")
+    return weights
 
 
 def _accumulation_group(step: int, steps: int, accumulate: int) -> tuple[int, int]:

@@ -8,12 +8,13 @@ Example (in a recipe)::
 
     train: {epochs: 3, lr: 0.05, augment: crop-flip}
     train: {epochs: 3, batch_size: 256, batch_size_is: global, lr_scaling: none}   # same on 1 or N processes
+    train: {epochs: 12, class_weights: balanced}   # rare classes (a segmenter's thin objects) weigh more
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,6 +36,11 @@ class TrainParams(StrictModel):
     weight_decay: float = Field(5e-4, ge=0)
     warmup_epochs: float = Field(1.0, ge=0, description="Linear warm-up length before the cosine decay")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    class_weights: Literal["none", "balanced", "sqrt"] | list[Annotated[float, Field(ge=0)]] = Field(
+        "none", description="Per-class weights of the cross-entropy (classification, segmentation): 'balanced' "
+        "weighs class c by total / (classes present x count of c) over the train split (images for classification, "
+        "label-map pixels for segmentation), 'sqrt' by the square root of that; a list gives one weight per class",
+    )
     batch_size: int | None = Field(None, gt=0, description="Defaults to data.batch_size")
     augment: Literal["none", "crop", "crop-flip"] = Field(
         "none", description="Random crop (padding 4) and horizontal flip; flips suit natural images, not digits"

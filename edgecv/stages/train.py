@@ -53,6 +53,8 @@ class TrainStage(Stage):
             "history": outcome.history,
             "train_seconds": round(outcome.seconds, 2),
         }
+        if outcome.class_weights is not None:
+            metrics["class_weights"] = dict(zip(ctx.splits.labels, outcome.class_weights, strict=True))
         if outcome.distributed is not None:
             metrics["distributed"] = outcome.distributed
         return StageResult(

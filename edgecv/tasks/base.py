@@ -98,6 +98,8 @@ class Task(ABC):
     """Gst-nvinfer's network-type: 1 classifier, 0 detector, 2 segmentation."""
     unsupported_stages: ClassVar[dict[str, str]] = {}
     """Stage kinds the task cannot run yet, with what they are (``{"prune": "pruning"}``): refused before work."""
+    weighs_classes: ClassVar[bool] = False
+    """Whether ``loss`` takes per-class weights (``train.class_weights``) and ``class_counts`` counts them."""
 
     @abstractmethod
     def load_datasets(self, section: Any) -> DataSplits:
@@ -173,8 +175,14 @@ class Task(ABC):
         return None
 
     @abstractmethod
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
-        """The training loss of one batch."""
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0,
+             class_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """The training loss of one batch; ``class_weights`` (one per class) weigh each target's term."""
+
+    def class_counts(self, dataset: Dataset[Any], num_classes: int) -> torch.Tensor | None:
+        """How often each class occurs in ``dataset`` (what ``train.class_weights: balanced`` divides by), or None
+        when the task's loss has no per-class weights (``train.class_weights`` is then refused before work)."""
+        return None
 
     @abstractmethod
     def distill_loss(self, student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -66,6 +66,7 @@ class ClassificationTask(Task):
     name = "classification"
     metric = Metric(key="top1", label="top-1", unit="%", higher_is_better=True)
     secondary_metrics = (Metric(key="top5", label="top-5", unit="%"),)
+    weighs_classes = True
     deepstream_network_type = 1
 
     def load_datasets(self, section: Any) -> DataSplits:
@@ -90,10 +91,20 @@ class ClassificationTask(Task):
 
         return calibration_subset(dataset, size, seed)
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0,
+             class_weights: torch.Tensor | None = None) -> torch.Tensor:
         import torch.nn.functional as F
 
-        return F.cross_entropy(outputs, targets, label_smoothing=label_smoothing)
+        weight = None if class_weights is None else class_weights.to(outputs.device, outputs.dtype)
+        return F.cross_entropy(outputs, targets, weight=weight, label_smoothing=label_smoothing)
+
+    def class_counts(self, dataset: Dataset[Any], num_classes: int) -> torch.Tensor:
+        """Images per class, from the dataset's targets (through Subsets: no image is decoded)."""
+        import torch
+
+        from edgecv.data.loading import _subset_targets
+
+        return torch.bincount(torch.tensor(_subset_targets(dataset), dtype=torch.int64), minlength=num_classes)
 
     def distill_loss(self, student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
         from edgecv.compress.distillation import kd_loss

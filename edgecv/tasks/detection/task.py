@@ -126,7 +126,9 @@ class DetectionTask(Task):
 
         return detection_parity(reference, candidate, tolerance, names, judged_by=judged_by, targets=targets)
 
-    def loss(self, outputs: Any, targets: Any, label_smoothing: float = 0.0) -> torch.Tensor:
+    def loss(self, outputs: Any, targets: Any, label_smoothing: float = 0.0,
+             class_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """The detector's own loss dict, summed (class weights are refused in planning: class_counts is None)."""
         losses = getattr(outputs, "losses", outputs if isinstance(outputs, dict) else None)
         if not losses:
             raise EdgecvError("edgecv knows no training loss for this detector's output (a user's own detector): "

@@ -12,14 +12,17 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgecv.deploy.segmentation_metrics import add_confusion, confusion_matrix, predictions, scores_from_confusion
 from edgecv.tasks.base import Evaluator
 
-__all__ = ["SegmentationEvaluator", "confusion_matrix", "predictions", "scores_from_confusion"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["SegmentationEvaluator", "confusion_matrix", "pixel_counts", "predictions", "scores_from_confusion"]
 
 
 class SegmentationEvaluator(Evaluator):
@@ -45,3 +48,14 @@ class SegmentationEvaluator(Evaluator):
         n = len(self.labels)
         return {**scores, "samples": self.samples, "ignore_index": self.ignore_index,
                 "confusion": self.confusion[:, :n].tolist()}
+
+
+def pixel_counts(dataset: Any, num_classes: int) -> torch.Tensor:
+    """Label-map pixels of each class over a dataset of ``(image, label map)``; other values (ignored) left out."""
+    import torch
+
+    counts = torch.zeros(num_classes, dtype=torch.int64)
+    for index in range(len(dataset)):
+        label = torch.as_tensor(dataset[index][1]).reshape(-1).long()
+        counts += torch.bincount(label[(label >= 0) & (label < num_classes)], minlength=num_classes)
+    return counts

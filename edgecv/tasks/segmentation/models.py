@@ -1,6 +1,9 @@
 """Segmenters as edgecv models: torchvision's by name (random init, aux head off) and a user's own, all wrapped so
 the forward returns one ``logits`` tensor (N, C, H, W) at the input resolution.
 
+``model.kwargs`` go to the factory, except ``bn_momentum``, which edgecv sets on every BatchNorm of the built
+network (see :func:`set_bn_momentum`).
+
 ``SegmentationNet(net)`` takes whatever ``net`` returns (torchvision's ``{"out": ..., "aux": ...}``, a tuple, a
 tensor) and keeps the main output, upsampled (bilinear) to the input size when the network returns it smaller. The
 wrapper also makes users' models that shadow ``nn.Module.modules`` (ESPNet sets ``self.modules = []``) usable:
@@ -51,11 +54,21 @@ def _torchvision(name: str) -> Callable[..., nn.Module]:
     return build
 
 
+def _lraspp_small(num_classes: int, **kwargs: Any) -> nn.Module:
+    """LR-ASPP on MobileNetV3-small (Howard et al. 2019 describe both; torchvision ships only the large one by
+    name): torchvision's own backbone and head, random init; ``kwargs`` go to the backbone (e.g. ``width_mult``)."""
+    from torchvision.models import mobilenet_v3_small
+    from torchvision.models.segmentation.lraspp import _lraspp_mobilenetv3
+
+    return _lraspp_mobilenetv3(mobilenet_v3_small(weights=None, dilated=True, **kwargs), num_classes)
+
+
 SEGMENTERS = {
-    name: SegmenterEntry(name, _torchvision(name))
-    for name in ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "fcn_resnet50")
+    **{name: SegmenterEntry(name, _torchvision(name))
+       for name in ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "fcn_resnet50")},
+    "lraspp_mobilenet_v3_small": SegmenterEntry("lraspp_mobilenet_v3_small", _lraspp_small),
 }
-"""The torchvision segmenters edgecv builds by name (random init: no weights are downloaded)."""
+"""The segmenters edgecv builds by name from torchvision's modules (random init: no weights are downloaded)."""
 
 
 def build_segmenter(arch: str, num_classes: int, kwargs: dict[str, Any]) -> nn.Module | None:
@@ -63,10 +76,28 @@ def build_segmenter(arch: str, num_classes: int, kwargs: dict[str, Any]) -> nn.M
     entry = SEGMENTERS.get(arch)
     if entry is None:
         return None
+    kwargs = dict(kwargs)
+    momentum = kwargs.pop("bn_momentum", None)
     try:
-        return entry.factory(num_classes, **kwargs)
+        net = entry.factory(num_classes, **kwargs)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{arch} cannot be built with model.kwargs {kwargs}: {exc}", field="model.kwargs") from exc
+    if momentum is not None:
+        set_bn_momentum(net, momentum)
+    return net
+
+
+def set_bn_momentum(net: nn.Module, momentum: Any) -> None:
+    """Every BatchNorm's running-statistics momentum set to ``momentum`` (``model.kwargs.bn_momentum``).
+
+    torchvision's MobileNetV3 uses 0.01: its running statistics average about the last 100 steps, so a short
+    training from scratch evaluates with statistics of much older weights (predicting background everywhere in
+    eval mode while batch statistics segment); 0.1 follows the last 10 steps."""
+    if isinstance(momentum, bool) or not isinstance(momentum, int | float) or not 0 < momentum <= 1:
+        raise ModelError(f"model.kwargs.bn_momentum: {momentum!r} is not a number in (0, 1]", field="model.kwargs")
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = float(momentum)
 
 
 def main_output(out: Any) -> torch.Tensor:

@@ -37,6 +37,7 @@ class SegmentationTask(Task):
     name = "segmentation"
     metric = Metric(key="miou", label="mIoU", unit="%", higher_is_better=True)
     secondary_metrics = (Metric(key="pixel_accuracy", label="pixel accuracy", unit="%"),)
+    weighs_classes = True
     deepstream_network_type = 2
     unsupported_stages = {
         "prune": "pruning (Torch-Pruning sizes a BatchNorm after a concat of two residually coupled tensors for "
@@ -84,12 +85,22 @@ class SegmentationTask(Task):
 
         return segmentation_parity(reference, candidate, tolerance, names, targets, judged_by=judged_by)
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0,
+             class_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixel cross-entropy, ignored pixels left out; with ``class_weights`` the weighted mean over pixels
+        (sum of w[target] * loss over the sum of w[target], as torch's ``cross_entropy`` computes it)."""
         import torch.nn.functional as F
 
         from edgecv.tasks.segmentation.data_formats import IGNORED
 
-        return F.cross_entropy(outputs, targets, ignore_index=IGNORED, label_smoothing=label_smoothing)
+        weight = None if class_weights is None else class_weights.to(outputs.device, outputs.dtype)
+        return F.cross_entropy(outputs, targets, weight=weight, ignore_index=IGNORED, label_smoothing=label_smoothing)
+
+    def class_counts(self, dataset: Dataset[Any], num_classes: int) -> torch.Tensor:
+        """Label-map pixels per class over ``dataset`` (at the maps' own size; ignored pixels left out)."""
+        from edgecv.tasks.segmentation.metrics import pixel_counts
+
+        return pixel_counts(dataset, num_classes)
 
     def distill_loss(self, student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
         from edgecv.compress.distillation import kd_loss

@@ -22,6 +22,8 @@ TINY = ["model.input_size=48", "train.epochs=1", "train.max_batches_per_epoch=3"
 
 def test_quickstart_segmentation_onnx_miou_equals_torch(tmp_path: Path) -> None:
     report = compress(load_recipe(RECIPE, [*TINY, f"output={tmp_path}"]))
+    weights = next(r for r in report.stages if r.kind == "train").metrics["class_weights"]
+    assert weights["background"] < 0.2 and all(5.0 < weights[str(d)] < 10.0 for d in range(10))  # strokes ~7%
     row = next(v for v in report.validations if v.artifact == "trained-onnx")
     assert row.metrics["torch_miou"] is not None and 0.0 < row.metrics["miou"] <= 100.0
     assert abs(row.metrics["miou"] - row.metrics["torch_miou"]) < 1e-6
