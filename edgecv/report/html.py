@@ -27,7 +27,7 @@ from edgecv.report.html_cells import (
 from edgecv.report.html_compression import compression_section
 from edgecv.report.metric import column, report_metric, score, task_of
 from edgecv.report.pareto import int8_notes, recommendation_text, recommended
-from edgecv.report.schema import Report, Validation, splits_line
+from edgecv.report.schema import Report, Validation, model_line, splits_line
 from edgecv.report.verdicts import counts
 from edgecv.validate.budgets import LATENCY_BATCH
 
@@ -71,6 +71,7 @@ def _header(report: Report, nav: list[tuple[str, str]]) -> str:
         ("run", Path(report.run_dir).name),
         ("created", report.created),
         ("recipe hash", report.recipe_hash[:12]),
+        ("model", model_line(report)),
         ("data", f"{d.get('source', '?')}, {splits_line(d)}"),
         ("decisions", str(d.get("decisions", "not recorded (a run made before the selection split)"))),
         ("seeds", ", ".join(f"{name} {value}" for name, value in (d.get("seeds") or {}).items()) or "not recorded"),

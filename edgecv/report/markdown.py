@@ -5,7 +5,7 @@ from __future__ import annotations
 from edgecv.report.html_cells import estimate_error_label
 from edgecv.report.metric import column, headline_metrics, report_metric, score
 from edgecv.report.pareto import int8_notes, recommendation_text, recommended
-from edgecv.report.schema import Report, Validation, splits_line
+from edgecv.report.schema import Report, Validation, model_line, splits_line
 from edgecv.report.verdicts import STATE, margin_text, summary_line
 from edgecv.validate.budgets import UNITS
 from edgecv.validate.parity import ParityResult
@@ -93,7 +93,8 @@ def render_markdown(report: Report) -> str:
         f"# edgecv report: {report.name}",
         "",
         f"Status **{report.status}**, {report.total_seconds:.1f} s of stages, recipe hash `{report.recipe_hash[:12]}`, "
-        f"edgecv {report.edgecv_version}. Data: {report.data.get('source', '?')} ({splits_line(report.data)}).",
+        f"edgecv {report.edgecv_version}. Model: {model_line(report)}. Data: {report.data.get('source', '?')} "
+        f"({splits_line(report.data)}).",
         "",
     ]
     if report.data.get("decisions"):

@@ -81,6 +81,11 @@ class Report(BaseModel):
     total_seconds: float = 0.0
 
 
+def model_line(report: Report) -> str:
+    """The model the run started from: the first artifact's architecture (``onnx:<file>`` for a model.onnx)."""
+    return next((a.arch for stage in report.stages for a in stage.outputs if a.arch), "?")
+
+
 def splits_line(data: dict[str, Any]) -> str:
     """``1000 train / 111 selection / 200 val images`` from a report's data section (older runs: no selection)."""
     parts = [f"{data.get('train_images', '?')} train"]

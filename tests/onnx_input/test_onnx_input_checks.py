@@ -45,6 +45,7 @@ def test_old_opset_is_converted_and_input_read_from_graph(tmp_path: Path) -> Non
     result = runner.invoke(app, ["compress", str(path)])
     assert result.exit_code == 0, result.output
     report = json.loads(next((tmp_path / "runs").rglob("report.json")).read_text())
+    assert "Model: onnx:m.onnx." in next((tmp_path / "runs").rglob("report.md")).read_text()
     load = next(s for s in report["stages"] if s["kind"] == "load-onnx")
     assert load["metrics"]["source_opset"] == 11 and load["metrics"]["opset"] == 17
     assert load["metrics"]["task_outputs"] == ["logits"]
