@@ -12,6 +12,7 @@ import onnx
 from edgecv.export.onnx_scope import DEFAULT_DOMAINS, Scope, is_default
 from edgecv.export.tensorrt_ops import ParserSpec, parser_spec
 from edgecv.export.tensorrt_qdq import check_qdq, check_weight_axis
+from edgecv.export.tensorrt_resize import check_resize
 from edgecv.export.tensorrt_result import MODEL_NODE, Problem, Severity
 
 __all__ = ["Checker"]
@@ -164,6 +165,8 @@ class Checker:
             check_qdq(self, node, label, scope)
         elif op in ("Conv", "ConvTranspose"):
             check_weight_axis(self, node, scope)
+        elif op == "Resize":
+            check_resize(self, node, label)
 
     def check_foreign_node(
         self, node: onnx.NodeProto, label: str, stack: tuple[tuple[str, str], ...]

@@ -21,6 +21,7 @@ RULES: tuple[str, ...] = (
     "qdq-weight-per-channel-axis",
     "qdq-scale",
     "precision",
+    "resize",
 )
 """Every rule id a :class:`Problem` can carry."""
 

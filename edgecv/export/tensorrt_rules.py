@@ -21,6 +21,9 @@ rule                            what it catches
                                 for ConvTranspose); a warning
 ``qdq-scale``                   scales that are not finite and > 0
 ``precision``                   (device checks) quantized Q/DQ nodes for a device without ``int8``
+``resize``                      Resize attributes the parser refuses: ``cubic`` mode, ``tf_crop_and_resize``
+                                coordinates, antialiasing, a keep-aspect-ratio policy other than ``stretch``
+                                (:mod:`edgecv.export.tensorrt_resize`)
 =============================== ==========================================================================
 
 The Q/DQ rules follow the TensorRT developer guide. "Working with Quantized Types" says the scheme is

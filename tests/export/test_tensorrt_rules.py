@@ -510,3 +510,40 @@ def test_torch_conv_bn_relu_export_passes(tmp_path: Path) -> None:
         assert result.ok, result.summary()
         assert result.opset == 17
         assert result.checked_nodes >= 2
+
+
+def _resize_model(opset: int = 17, **attributes: object) -> onnx.ModelProto:
+    """x (1, 3, 8, 8) -> Resize to (1, 3, 16, 16) by scales, with ``attributes``."""
+    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], name="upsample", **attributes)
+    graph = helper.make_graph(
+        [node], "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [_init("scales", [1.0, 1.0, 2.0, 2.0])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+@pytest.mark.parametrize("version", ["8.5", "10.3"])
+def test_resize_modes_torch_exports_pass(version: str) -> None:
+    for attributes in ({"mode": "linear", "coordinate_transformation_mode": "half_pixel"},
+                       {"mode": "linear", "coordinate_transformation_mode": "align_corners"},
+                       {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}):
+        result = check_onnx_for_tensorrt(_resize_model(**attributes), version)
+        assert result.ok and not result.problems, (attributes, result.summary())
+
+
+@pytest.mark.parametrize(("attributes", "words"), [
+    ({"mode": "cubic"}, "mode 'cubic'"),
+    ({"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize"}, "tf_crop_and_resize"),
+])
+def test_resize_attributes_the_parser_refuses(attributes: dict, words: str) -> None:
+    for version in ("8.5", "10.3"):
+        result = check_onnx_for_tensorrt(_resize_model(**attributes), version)
+        assert _rules(result) == {("resize", "upsample")} and words in result.summary(), result.summary()
+
+
+def test_resize_antialias_and_aspect_policy_are_refused_at_opset_18() -> None:
+    result = check_onnx_for_tensorrt(_resize_model(18, mode="linear", antialias=1,
+                                                   keep_aspect_ratio_policy="not_larger"), "10.3")
+    (problem,) = [p for p in result.problems if p.rule == "resize"]  # one problem per node, every reason in it
+    assert "antialias" in problem.message and "stretch" in problem.message and not result.ok
