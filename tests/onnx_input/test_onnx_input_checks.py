@@ -132,3 +132,16 @@ def test_resume_refuses_a_model_file_replaced_under_the_same_path(tmp_path: Path
     result = runner.invoke(app, ["compress", str(path), "--resume"])
     assert result.exit_code == 2, result.output
     assert "model.onnx" in result.stderr and "start a new run" in result.stderr
+
+
+def test_fp16_of_an_onnx_model_targets_the_fp16_devices(tmp_path: Path) -> None:
+    graph = classifier(tmp_path / "m.onnx")
+    path = _recipe(tmp_path, {"onnx": str(graph), **NORMALIZE}, stages=[{"type": "quantize", "precision": "fp16"}],
+                   validate={"devices": ["host-cpu", "jetson-orin-nano-8gb"], "batch_sizes": [1], "runs": 2})
+    result = runner.invoke(app, ["compress", str(path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(next((tmp_path / "runs").rglob("report.json")).read_text())
+    quantize = next(s for s in report["stages"] if s["kind"] == "quantize")
+    (fp16,) = quantize["outputs"]
+    assert fp16["precision"] == "fp16" and fp16["targets"] == ["jetson-orin-nano-8gb"]
+    assert abs(quantize["metrics"]["fp16_emulated_top1"] - quantize["metrics"]["fp32_top1"]) <= 2.0
