@@ -46,8 +46,13 @@ def scope_module(node_name: str) -> str:
     return ".".join(parts)
 
 
-def map_layers(model: onnx.ModelProto, layers: list[Layer]) -> dict[str, str]:
-    """Layer (module) name -> the graph node that runs it, for the layers that map to exactly one node."""
+def map_layers(model: onnx.ModelProto, layers: list[Layer], module: nn.Module | None = None) -> dict[str, str]:
+    """Layer (module) name -> the graph node that runs it, for the layers that map to exactly one node.
+
+    By scope first; a module called from outside its parent's forward (ESPNet's ``self.encoder.level1(x)`` in the
+    top module's forward is scoped ``/net/level1``) is found by its weights instead: the node whose float weight
+    initializer (behind its Q/DQ) equals the module's weight, when exactly one does.
+    """
     scopes: dict[str, list[str]] = {}
     for node in model.graph.node:
         if node.op_type in LAYER_TYPES:
@@ -58,7 +63,43 @@ def map_layers(model: onnx.ModelProto, layers: list[Layer]) -> dict[str, str]:
                  for n in names]
         if len(found) == 1:
             mapped[layer.name] = found[0]
+    if module is not None and len(mapped) < len(layers):
+        by_weight = _nodes_by_weight(model)
+        modules = dict(module.named_modules())
+        for layer in layers:
+            weight = getattr(modules.get(layer.name), "weight", None)
+            if layer.name in mapped or weight is None:
+                continue
+            found = by_weight.get(_weight_key(weight.detach().cpu().numpy()), [])
+            if len(found) == 1 and found[0] not in mapped.values():
+                mapped[layer.name] = found[0]
     return mapped
+
+
+def _weight_key(values: Any) -> tuple[tuple[int, ...], bytes]:
+    import numpy as np
+
+    array = np.ascontiguousarray(values, dtype=np.float32)
+    return tuple(array.shape), array.tobytes()
+
+
+def _nodes_by_weight(model: onnx.ModelProto) -> dict[tuple[tuple[int, ...], bytes], list[str]]:
+    """Layer nodes by their float weight (input 1, followed back through DequantizeLinear/QuantizeLinear)."""
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    producers = {out: node for node in model.graph.node for out in node.output}
+    found: dict[tuple[tuple[int, ...], bytes], list[str]] = {}
+    for node in model.graph.node:
+        if node.op_type not in LAYER_TYPES or len(node.input) < 2:
+            continue
+        tensor = node.input[1]
+        while tensor not in inits and tensor in producers and \
+                producers[tensor].op_type in ("DequantizeLinear", "QuantizeLinear"):
+            tensor = producers[tensor].input[0]
+        if tensor in inits and inits[tensor].data_type == onnx.TensorProto.FLOAT:
+            found.setdefault(_weight_key(numpy_helper.to_array(inits[tensor])), []).append(node.name)
+    return found
 
 
 @dataclass
@@ -84,7 +125,15 @@ class TrialGraph:
         export_onnx(wrap(stripped), spec, path, opset=opset, simplify=True)
         model = onnx.load(str(path))
         require_standard_ops(model, path.name)
-        return cls(model, map_layers(model, layers), original)
+        return cls(model, map_layers(model, layers, quantized), original)
+
+    def quantized_names(self) -> list[str] | None:
+        """The layers with quantized inputs in the graph, by module name; None when one of them has no name."""
+        from edgecv.quantize.onnx_float_layers import quantized_layers
+
+        by_node = {node: name for name, node in self.nodes.items()}
+        nodes = quantized_layers(self.model)
+        return [by_node[n] for n in nodes] if all(n in by_node for n in nodes) else None
 
     def covers(self, names: list[str]) -> bool:
         """Whether every layer of ``names`` has its node in the graph."""

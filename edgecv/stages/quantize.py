@@ -447,8 +447,9 @@ class _AccuracyControl:
             info(f"  accuracy control: trials re-quantize ({type(exc).__name__}: {str(exc)[:120]})")
             return None
 
-    def _graph_ranking(self, graph: TrialGraph) -> list[LayerSensitivity]:
-        """The candidates ranked on the trial graph against the FP32 export's outputs on the ranking images."""
+    def _graph_ranking(self, graph: TrialGraph, names: list[str]) -> list[LayerSensitivity]:
+        """The quantized layers ``names`` ranked on the trial graph against the FP32 export's outputs on the
+        ranking images (ignored-scope layers are not among them: they are float already)."""
         import onnx
 
         from edgecv.quantize.onnx_float_layers import run_batches
@@ -457,7 +458,8 @@ class _AccuracyControl:
         batches = [self.images[i : i + step].numpy() for i in range(0, len(self.images), step)]
         threads = self.ctx.recipe.validate_.threads
         target = run_batches(onnx.load(str(self.trials / "fp32.onnx")), batches, threads)
-        return graph.rank(target, batches, [x.name for x in self.candidates], threads)
+        candidates = {x.name for x in self.candidates}
+        return graph.rank(target, batches, [n for n in names if n in candidates], threads)
 
     def run(self, plan: ArtifactPlan, quantized: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
         """The layers to keep in float for ``plan``'s scheme and the model quantized with them in float.
@@ -493,10 +495,11 @@ class _AccuracyControl:
 
         initial, _ = evaluate([])
         info(f"  {scheme.name}: all-INT8 {self.metric.label} {self.metric.show(initial)}")
+        named = graph.quantized_names() if graph is not None else None
         if self.budget.met(self.reference, initial):
             ranking = []
-        elif graph is not None and graph.covers([x.name for x in self.candidates]):
-            ranking = self._graph_ranking(graph)
+        elif graph is not None and named is not None:
+            ranking = self._graph_ranking(graph, named)
         else:
             ranking = rank_layers(quantized, self.prepared, self.images, self.candidates,
                                   min(64, decision_batch(self.ctx)))
