@@ -125,7 +125,11 @@ class TrialGraph:
         export_onnx(wrap(stripped), spec, path, opset=opset, simplify=True)
         model = onnx.load(str(path))
         require_standard_ops(model, path.name)
-        return cls(model, map_layers(model, layers, quantized), original)
+        # names by the FP32 export when there is one: its weights are float (the QDQ export may have folded
+        # weight quantizers into int8 initializers), and both exports name their nodes alike
+        names = map_layers(original if original is not None else model, layers, quantized)
+        present = {n.name for n in model.graph.node}
+        return cls(model, {k: v for k, v in names.items() if v in present}, original)
 
     def quantized_names(self) -> list[str] | None:
         """The layers with quantized inputs in the graph, by module name; None when one of them has no name."""
