@@ -127,9 +127,14 @@ class TrialGraph:
         require_standard_ops(model, path.name)
         # names by the FP32 export when there is one: its weights are float (the QDQ export may have folded
         # weight quantizers into int8 initializers), and both exports name their nodes alike
-        names = map_layers(original if original is not None else model, layers, quantized)
         present = {n.name for n in model.graph.node}
-        return cls(model, {k: v for k, v in names.items() if v in present}, original)
+        names = {k: v for k, v in map_layers(original if original is not None else model, layers, quantized).items()
+                 if v in present}
+        rest = [x for x in layers if x.name not in names]  # e.g. a node the FP32 export's simplifier fused
+        for name, node in map_layers(model, rest, quantized).items():
+            if node not in names.values():
+                names[name] = node
+        return cls(model, names, original)
 
     def quantized_names(self) -> list[str] | None:
         """The layers with quantized inputs in the graph, by module name; None when one of them has no name."""
