@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -10,6 +11,19 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+
+def import_beside(folder: Path, module: str) -> ModuleType:
+    """Import ``module`` from ``folder`` as a user's model code is imported (the folder on sys.path for the import
+    only)."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(folder))
+    try:
+        return importlib.import_module(module)
+    finally:
+        sys.path.remove(str(folder))
 
 
 def tiny_recipe_data(tmp_path: Path, **sections: Any) -> dict[str, Any]:

@@ -56,20 +56,22 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(safe_load, "_user_classes", {})
 
 
-def _round_trip(model: nn.Module, path: Path, size: int = 32) -> None:
+def _round_trip(model: nn.Module, path: Path, size: int = 32) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """Save, check and load ``model`` as a run does; the loaded module and both models' outputs on one input."""
     model.eval()
     torch.save(model, path)
     check_run_module(path)
     loaded = load_run_module(path, sha256_file(path))
-    assert type(loaded) is type(model)
     x = torch.randn(1, 3, size, size)
     with torch.no_grad():
-        assert torch.equal(model(x), loaded(x))
+        return loaded, model(x), loaded(x)
 
 
 @pytest.mark.parametrize("arch", ZOO)
 def test_zoo_models_round_trip(tmp_path: Path, arch: str) -> None:
-    _round_trip(build_model(arch, num_classes=10), tmp_path / "model.pt")
+    model = build_model(arch, num_classes=10)
+    loaded, before, after = _round_trip(model, tmp_path / "model.pt")
+    assert type(loaded) is type(model) and torch.equal(before, after)
 
 
 def test_pruned_cifar_resnet_round_trips(tmp_path: Path) -> None:
@@ -85,12 +87,14 @@ def test_pruned_cifar_resnet_round_trips(tmp_path: Path) -> None:
     assert finalize_pruned(model) > 0
     kinds = {type(m) for m in model.modules()}
     assert ChannelSelectConv in kinds and nn.Identity in kinds
-    _round_trip(model, tmp_path / "model.pt")
+    loaded, before, after = _round_trip(model, tmp_path / "model.pt")
+    assert type(loaded) is type(model) and torch.equal(before, after)
 
 
 def test_user_module_round_trips_once_the_recipe_names_it(tmp_path: Path) -> None:
     model = build_model(f"{__name__}:UserNet", num_classes=3)  # registers this module's package as trusted
-    _round_trip(model, tmp_path / "model.pt")
+    loaded, before, after = _round_trip(model, tmp_path / "model.pt")
+    assert type(loaded) is type(model) and torch.equal(before, after)
 
 
 def test_class_of_a_package_the_recipe_does_not_name_is_refused(

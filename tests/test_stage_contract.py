@@ -53,12 +53,13 @@ def test_a_recipe_with_a_stage_after_one_that_leaves_onnx_is_refused(tmp_path: P
 
 def test_fp16_for_devices_that_do_not_run_it_is_refused_before_training(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path, stages=[{"type": "quantize", "precision": "fp16"}])
-    _refused(recipe, "stages[0].precision", "host-cpu", "fp16")
+    line = _refused(recipe)
+    assert all(part in line for part in ("stages[0].precision", "host-cpu", "fp16")), line
 
 
 def test_2_4_sparsity_without_a_device_that_runs_it_is_refused(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path, stages=[{"type": "prune", "ratio": 0.3, "sparsity_2_4": True}])
-    _refused(recipe, "stages[0].sparsity_2_4")
+    assert "stages[0].sparsity_2_4" in _refused(recipe)
 
 
 def test_int8_for_a_device_whose_opset_is_too_old_is_refused(tmp_path: Path) -> None:
@@ -67,17 +68,20 @@ def test_int8_for_a_device_whose_opset_is_too_old_is_refused(tmp_path: Path) -> 
     device = tmp_path / "old-runtime.yaml"
     device.write_text(profile)
     recipe = write_recipe(tmp_path, stages=[{"type": "quantize"}], validate={"devices": [str(device)]})
-    _refused(recipe, "stages[0].precision", "opset")
+    line = _refused(recipe)
+    assert "stages[0].precision" in line and "opset" in line, line
 
 
 def test_an_export_opset_a_device_cannot_parse_is_refused(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path, export={"opset": 17}, validate={"devices": ["jetson-nano-4gb"]})
-    _refused(recipe, "export.opset", "jetson-nano-4gb", "13")
+    line = _refused(recipe)
+    assert all(part in line for part in ("export.opset", "jetson-nano-4gb", "13")), line
 
 
 def test_a_bundle_for_a_device_without_tensorrt_is_refused(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path, export={"bundles": ["host-cpu"]})
-    _refused(recipe, "export.bundles[0]", "TensorRT")
+    line = _refused(recipe)
+    assert "export.bundles[0]" in line and "TensorRT" in line, line
 
 
 def test_an_exception_inside_a_stage_is_one_line_with_the_traceback_in_the_run_folder(

@@ -53,7 +53,6 @@ class OnnxModelInfo:
     """The file's own default-domain opset (before conversion)."""
     outputs: list[str]
     """The graph outputs the task reads, in ``model.outputs`` order."""
-    output_shapes: dict[str, list[int | str]]
 
 
 @dataclass
@@ -146,7 +145,7 @@ def inspect_onnx(model: onnx.ModelProto, section: ModelSection) -> OnnxModelInfo
     return OnnxModelInfo(
         input_name=image.name, shape=(int(channels), sides[0], sides[1]),
         fixed_batch=batch if isinstance(batch, int) and batch > 0 else None, opset=default_opset(model),
-        outputs=chosen, output_shapes={o.name: _dims(o) for o in model.graph.output if o.name in chosen},
+        outputs=chosen,
     )
 
 
@@ -189,9 +188,8 @@ def rename_outputs(model: onnx.ModelProto, names: dict[str, str]) -> onnx.ModelP
 
 def check_runtimes(model: onnx.ModelProto, devices: list[DeviceProfile], path: Path | None) -> None:
     """ONNX Runtime opens the graph, and every TensorRT device's parser imports its operators and opset."""
-    import onnxruntime as ort
-
     from edgecv.export.tensorrt_rules import check_for_device
+    from edgecv.runtime import OrtRunner
 
     custom = sorted({n.domain for n in model.graph.node if n.domain not in ORT_DEFAULT_DOMAINS})
     if custom:
@@ -200,7 +198,7 @@ def check_runtimes(model: onnx.ModelProto, devices: list[DeviceProfile], path: P
                          "neither ONNX Runtime's CPU build nor TensorRT's parser has; re-export it with standard "
                          "ONNX operators", field=FIELD)
     try:
-        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        OrtRunner(model, threads=1).close()
     except Exception as exc:
         raise ModelError(f"model.onnx {path}: ONNX Runtime cannot open it ({str(exc).splitlines()[0][:200]}); "
                          "re-export it with operators ONNX Runtime implements", field=FIELD) from exc
@@ -237,17 +235,13 @@ def conversion_difference(prepared: PreparedOnnx, batches: list[Any]) -> tuple[f
     """Largest |difference| of the chosen outputs between the file as given and the graph edgecv runs (at the run's
     opset, simplified) over ``batches`` of preprocessed images, and the largest |output| of the given file."""
     import numpy as np
-    import onnxruntime as ort
 
-    sessions = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-                for m in (prepared.given, prepared.converted)]
-    worst, scale = 0.0, 0.0
-    for batch in batches:
-        images = {prepared.info.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
-        given, converted = (s.run(prepared.info.outputs, images) for s in sessions)
-        worst = max([worst, *(float(np.abs(a - b).max()) for a, b in zip(given, converted, strict=True))])
-        scale = max([scale, *(float(np.abs(a).max()) for a in given)])
-    return worst, scale
+    from edgecv.quantize.onnx_float_layers import run_batches
+
+    given, converted = (run_batches(m, batches) for m in (prepared.given, prepared.converted))
+    names = prepared.info.outputs
+    worst = max((float(np.abs(given[n] - converted[n]).max()) for n in names), default=0.0)
+    return worst, max((float(np.abs(given[n]).max()) for n in names), default=0.0)
 
 
 def count_onnx_params(model: onnx.ModelProto) -> int:

@@ -125,3 +125,17 @@ def search_float_layers(
         for k, (value, _) in sorted(results.items())
     ]
     return SearchOutcome(chosen, met, trials, results[chosen][1])
+
+
+RANKING_METRIC = "output NMSE reduction with the layer in float, on calibration images (the train split)"
+
+
+def search_record(budget: Budget, metric: str, reference: float, samples: int, met: bool, kept: list[str],
+                  ranking: list[Any], outcome: SearchOutcome) -> dict[str, Any]:
+    """What a stage stores of one accuracy-controlled search (``ranking``: LayerSensitivity, most sensitive first)."""
+    return {
+        "budget": budget.describe(), "metric": metric, "reference": round(reference, 3), "samples": samples,
+        "judged_on": "selection split", "met": met, "float_layers": kept, "ranking_metric": RANKING_METRIC,
+        "ranking": [{**r.as_dict(), "kept_float": r.name in kept} for r in ranking],
+        "trials": [t.as_dict() for t in outcome.trials],
+    }

@@ -118,16 +118,6 @@ class OnnxInt8:
                             "see metrics.schemes[].accuracy_control")
         return outputs, self.metrics, warnings
 
-    def trial_file(self, quantized: onnx.ModelProto, float_layers: list[str], scheme: Scheme, tag: str) -> Path:
-        """The candidate with ``float_layers`` in float, in the scheme's ONNX Runtime form (what is measured)."""
-        from edgecv.quantize.onnx_export import rewrite_qdq
-        from edgecv.quantize.onnx_float_layers import keep_float
-
-        path = self.trials / f"{tag}.onnx"
-        onnx.save(keep_float(quantized, float_layers, self.model), str(path))
-        rewrite_qdq(path, scheme.store_int8_weights)
-        return path
-
     def _write(self, plan: ArtifactPlan, quantized: onnx.ModelProto,
                float_layers: list[str]) -> tuple[ModelArtifact, dict[str, Any], list[str]]:
         from edgecv.quantize.onnx_export import rewrite_qdq, tensorrt_checks
@@ -209,20 +199,23 @@ class _OnnxControl:
 
     def search(self, scheme: Scheme, quantized: onnx.ModelProto) -> tuple[list[str], dict[str, Any]]:
         """The layers to keep in float for ``scheme`` (fewest first in ranking order) and the search's record."""
-        from edgecv.quantize.accuracy_control import search_float_layers
-        from edgecv.quantize.onnx_float_layers import quantized_layers, rank_onnx_layers
+        from edgecv.quantize.accuracy_control import search_float_layers, search_record
+        from edgecv.quantize.onnx_float_layers import quantized_layers
+        from edgecv.quantize.trial_graph import TrialGraph
         from edgecv.stages.quantize import score_onnx
 
         ctx, job = self.job.ctx, self.job
+        graph = TrialGraph(quantized, {n: n for n in quantized_layers(quantized)}, job.model)  # names are nodes
 
         def measure(names: list[str]) -> float:
-            path = job.trial_file(quantized, names, scheme, f"{scheme.short}-{len(names)}")
+            path = graph.trial_file(names, job.trials / f"{scheme.short}-{len(names)}.onnx",
+                                    int8_weights=scheme.store_int8_weights)
             return score_onnx(ctx, path, self.loader)
 
         initial = measure([])
         info(f"  {scheme.name}: all-INT8 {self.metric.label} {self.metric.show(initial)}")
-        ranking = [] if self.budget.met(self.reference, initial) else rank_onnx_layers(
-            quantized, self.target, self.batches, quantized_layers(quantized), ctx.recipe.validate_.threads, job.model)
+        ranking = [] if self.budget.met(self.reference, initial) else \
+            graph.rank(self.target, self.batches, list(graph.nodes), ctx.recipe.validate_.threads)
 
         def evaluate(names: list[str]) -> tuple[float, None]:
             value = measure(names)
@@ -232,14 +225,8 @@ class _OnnxControl:
         outcome = search_float_layers([r.name for r in ranking], evaluate, self.budget, reference=self.reference,
                                       initial=initial, limit=job.params.max_float_layers)
         kept = [r.name for r in ranking[: outcome.float_layers]]
-        return kept, {
-            "budget": self.budget.describe(), "metric": self.metric.key, "reference": round(self.reference, 3),
-            "samples": len(self.loader.dataset), "judged_on": "selection split",  # type: ignore[arg-type]
-            "met": outcome.met, "float_layers": kept,
-            "ranking_metric": "output NMSE reduction with the layer in float, on calibration-split images",
-            "ranking": [{**r.as_dict(), "kept_float": r.name in kept} for r in ranking],
-            "trials": [t.as_dict() for t in outcome.trials],
-        }
+        return kept, search_record(self.budget, self.metric.key, self.reference, len(self.loader.dataset),  # type: ignore[arg-type]
+                                   outcome.met, kept, ranking, outcome)
 
 
 def fp16_from_onnx(ctx: RunContext, source: ModelArtifact, plan: ArtifactPlan, name: str,

@@ -146,16 +146,11 @@ def _drop_dead_nodes(model: onnx.ModelProto) -> None:
 
 def run_batches(model: onnx.ModelProto, batches: list[np.ndarray], threads: int | None = None) -> dict[str, Any]:
     """``model``'s outputs by name over ``batches`` (concatenated), through ONNX Runtime."""
-    import onnxruntime as ort
+    from edgecv.runtime import OrtRunner
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or 0
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    names = [o.name for o in session.get_outputs()]
-    parts = [session.run(names, {name: batch}) for batch in batches]
-    return {n: np.concatenate([p[i] for p in parts]) for i, n in enumerate(names)}
+    with OrtRunner(model, threads=threads) as runner:
+        parts = [runner.infer_all(batch) for batch in batches]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def output_nmse(candidate: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> float:
@@ -174,8 +169,12 @@ def rank_onnx_layers(quantized: onnx.ModelProto, reference: dict[str, np.ndarray
     """``layers`` from most to least sensitive: how much the output NMSE against ``reference`` (the FP32 graph's
     outputs on ``batches``) falls when the layer alone is in float (``original``: see :func:`keep_float`)."""
     base = output_nmse(run_batches(quantized, batches, threads), reference)
+    producers = _producers(quantized)
+    nodes = {n.name: n for n in quantized.graph.node}
     ranking = []
     for name in layers:
         error = output_nmse(run_batches(keep_float(quantized, [name], original), batches, threads), reference)
-        ranking.append(LayerSensitivity(name, name, base - error, error, 2))
+        pairs = sum(producers.get(x) is not None and producers[x].op_type == "DequantizeLinear"
+                    for x in nodes[name].input)  # the Q/DQ pairs the layer reads (activation, weight)
+        ranking.append(LayerSensitivity(name, name, base - error, error, pairs))
     return sorted(ranking, key=lambda r: r.score, reverse=True)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from edgecv.runtime.base import Runner
 
@@ -21,7 +22,7 @@ class OrtRunner(Runner):
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | onnx.ModelProto,
         threads: int | None = None,
         providers: list[str] | None = None,
         optimized_model_path: str | Path | None = None,
@@ -39,7 +40,8 @@ class OrtRunner(Runner):
             ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         if optimized_model_path is not None:
             options.optimized_model_filepath = str(optimized_model_path)
-        self.session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+        source = path.SerializeToString() if isinstance(path, onnx.ModelProto) else str(path)  # a file or in memory
+        self.session = ort.InferenceSession(source, options, providers=providers or ["CPUExecutionProvider"])
         first = self.session.get_inputs()[0]
         self.input_name = first.name
         self.output_names = [o.name for o in self.session.get_outputs()]

@@ -466,7 +466,7 @@ class _AccuracyControl:
 
         Trials edit one exported graph (:mod:`edgecv.quantize.trial_graph`); the chosen set is then quantized once
         more with those layers in NNCF's ignored scope, and that artifact's own metric is what ``met`` reports."""
-        from edgecv.quantize.accuracy_control import search_float_layers
+        from edgecv.quantize.accuracy_control import search_float_layers, search_record
         from edgecv.quantize.nncf_ptq import quantize_ptq
         from edgecv.quantize.sensitivity import rank_layers
 
@@ -515,17 +515,11 @@ class _AccuracyControl:
             info(f"  {scheme.name}: {len(kept)} layer(s) in float, quantized again -> {self.metric.label} "
                  f"{self.metric.show(final)}")
         met = outcome.met if final is None else self.budget.met(self.reference, final)
-        return chosen, {
-            "budget": self.budget.describe(), "metric": self.metric.key, "reference": round(self.reference, 3),
-            "samples": len(self.loader.dataset), "judged_on": "selection split",  # type: ignore[arg-type]
-            "met": met, "float_layers": kept,
-            "trials_by": "graph edits" if graph is not None else "re-quantization",
-            "final": None if final is None else {"value": round(final, 3),
-                                                 "drop": round(self.budget.drop(self.reference, final), 3)},
-            "ranking_metric": "output NMSE reduction with the layer in float, on calibration images",
-            "ranking": [{**r.as_dict(), "kept_float": r.name in kept} for r in ranking],
-            "trials": [t.as_dict() for t in outcome.trials],
-        }
+        record = search_record(self.budget, self.metric.key, self.reference, len(self.loader.dataset),  # type: ignore[arg-type]
+                               met, kept, ranking, outcome)
+        return chosen, {**record, "trials_by": "graph edits" if graph is not None else "re-quantization",
+                        "final": None if final is None else {
+                            "value": round(final, 3), "drop": round(self.budget.drop(self.reference, final), 3)}}
 
 
 def first_batch(calibration: Any) -> torch.Tensor:

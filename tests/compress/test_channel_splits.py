@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from torch import nn
 from edgecv.compress.channel_splits import channel_split_layers
 from edgecv.compress.pruning import ChannelPruner
 from edgecv.model_stats import count_macs
+from tests.conftest import import_beside
 
 DETECTION_TESTS = Path(__file__).resolve().parents[1] / "tasks" / "detection"
 SHAPE = (3, 64, 64)
@@ -20,13 +20,8 @@ SHAPE = (3, 64, 64)
 
 def tiny_shuffle_detector() -> nn.Module:
     """The user detector with two ShuffleNetV2 blocks, seeded, BatchNorm statistics from a few noise batches."""
-    sys.path.insert(0, str(DETECTION_TESTS))
-    try:
-        from user_detectors import TinyShuffleV2Detector
-    finally:
-        sys.path.remove(str(DETECTION_TESTS))
     torch.manual_seed(0)
-    net = TinyShuffleV2Detector(10).train()
+    net = import_beside(DETECTION_TESTS, "user_detectors").TinyShuffleV2Detector(10).train()
     with torch.no_grad():
         for _ in range(3):
             net(torch.rand(4, *SHAPE))

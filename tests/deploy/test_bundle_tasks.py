@@ -5,8 +5,6 @@ as edgecv's own evaluation (its task loader, OrtRunner and evaluator) of the sam
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,8 @@ from edgecv.runtime import OrtRunner
 from edgecv.tasks import get_task
 from edgecv.validate.accuracy import evaluate_runner
 from tests.conftest import REPO
+from tests.deploy.bundle_runner import QUICK
+from tests.deploy.bundle_runner import run_bundle as _run_bundle
 
 DEVICE = "jetson-orin-nano-8gb"
 TINY = ["train.epochs=1", "train.max_batches_per_epoch=2", "train.batch_size=8", "data.max_val_samples=24",
@@ -49,15 +49,6 @@ def _stage_bundle(run_dir: Path) -> Path:
     return folders[0]
 
 
-def _run_bundle(folder: Path, *args: str) -> dict:
-    """The bundle's runner in a fresh interpreter where edgecv and torch cannot be imported."""
-    code = ("import runpy, sys; sys.modules['edgecv'] = None; sys.modules['torch'] = None; "
-            f"sys.argv = ['run_bundle.py', *{list(args)!r}]; runpy.run_path('run_bundle.py', run_name='__main__')")
-    done = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return json.loads((folder / "results.json").read_text())
-
-
 def _edgecv_metrics(folder: Path, task_name: str) -> dict:
     """edgecv's own evaluation of the bundled arrays: the task's dataset view, loader, OrtRunner and evaluator."""
     task = get_task(task_name)
@@ -69,16 +60,17 @@ def _edgecv_metrics(folder: Path, task_name: str) -> dict:
         return evaluate_runner(runner, task.loader(task.bundle_dataset(arrays), pre, 7), labels, task)
 
 
-QUICK = ("--backend", "onnxruntime", "--batch-sizes", "1", "--runs", "2", "--warmup", "1", "--no-device-state")
+def _runner_and_edgecv(run_dir: Path, task: str) -> tuple[Path, dict, dict, dict, int]:
+    """The stage's bundle (verified), its runner's results, edgecv's metrics of the same arrays, the image count."""
+    folder = _stage_bundle(run_dir)
+    assert verify_bundle(folder).ok
+    results = _run_bundle(folder, *QUICK)
+    n = json.loads((folder / "manifest.json").read_text())["val_images"]
+    return folder, results, results["accuracy"], _edgecv_metrics(folder, task), n
 
 
 def test_detection_bundle_runner_map_equals_edgecv(detection_run: Path) -> None:
-    folder = _stage_bundle(detection_run)
-    assert verify_bundle(folder).ok
-    results = _run_bundle(folder, *QUICK)
-    acc = results["accuracy"]
-    ours = _edgecv_metrics(folder, "detection")
-    n = json.loads((folder / "manifest.json").read_text())["val_images"]
+    folder, results, acc, ours, n = _runner_and_edgecv(detection_run, "detection")
     assert results["task"] == "detection" and acc["samples"] == n > 20 and acc["truths"] > n
     assert acc["detections"] == ours["detections"] > 0  # the same boxes survived the same threshold and NMS
     assert abs(acc["map"] - ours["map"]) <= 1e-6 and abs(acc["map50"] - ours["map50"]) <= 1e-6
@@ -116,12 +108,7 @@ def test_detection_bundle_val_set_and_configs(detection_run: Path, tmp_path: Pat
 
 
 def test_segmentation_bundle_runner_miou_equals_edgecv(segmentation_run: Path) -> None:
-    folder = _stage_bundle(segmentation_run)
-    assert verify_bundle(folder).ok
-    results = _run_bundle(folder, *QUICK)
-    acc = results["accuracy"]
-    ours = _edgecv_metrics(folder, "segmentation")
-    n = json.loads((folder / "manifest.json").read_text())["val_images"]
+    folder, results, acc, ours, n = _runner_and_edgecv(segmentation_run, "segmentation")
     assert results["task"] == "segmentation" and acc["samples"] == n > 20
     assert acc["pixels"] == ours["pixels"] == n * 48 * 48
     assert abs(acc["miou"] - ours["miou"]) <= 1e-6 and abs(acc["pixel_accuracy"] - ours["pixel_accuracy"]) <= 1e-6

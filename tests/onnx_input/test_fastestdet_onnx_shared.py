@@ -6,14 +6,13 @@ Skips cleanly without ../shared.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from edgecv.api import compress
 from edgecv.recipe import load_recipe
+from tests.deploy.bundle_runner import QUICK, run_bundle
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -38,13 +37,7 @@ def test_author_onnx_reproduces_the_torch_path_map_and_deploys(tmp_path: Path) -
     assert load.metrics["conversion_max_abs_diff"] < 1e-4  # opset 11 -> 17 and onnxslim changed nothing
 
     (bundle,) = [p for p in Path(from_onnx.run_dir).glob("*-deploy/*") if p.is_dir()]
-    code = ("import runpy, sys; sys.modules['edgecv'] = None; sys.modules['torch'] = None; "
-            "sys.argv = ['run_bundle.py', '--backend', 'onnxruntime', '--batch-sizes', '1', '--runs', '2', "
-            "'--warmup', '1', '--no-device-state']; "
-            "runpy.run_path('run_bundle.py', run_name='__main__')")
-    done = subprocess.run([sys.executable, "-c", code], cwd=bundle, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    runner = json.loads((bundle / "results.json").read_text())["accuracy"]
+    runner = run_bundle(bundle, *QUICK)["accuracy"]
     edgecv = json.loads((bundle / "manifest.json").read_text())["accuracy"]["edgecv_on_bundle_images"]
     assert runner["samples"] == edgecv["samples"] == 16
     assert abs(runner["map"] - edgecv["map"]) <= 1e-6 and runner["map"] > 5.0

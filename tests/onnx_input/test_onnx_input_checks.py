@@ -27,15 +27,18 @@ def _recipe(tmp_path: Path, model: dict, **sections: object) -> Path:
     return path
 
 
-def _refused(tmp_path: Path, path: Path, *expected: str) -> str:
+def _refused(tmp_path: Path, path: Path) -> str:
+    """The one stderr line of ``edgecv compress`` refusing ``path`` with exit 2, having written no report."""
     result = runner.invoke(app, ["compress", str(path)])
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
-    for text in expected:
-        assert text in lines[0], lines[0]
     assert not list((tmp_path / "runs").rglob("report.json"))
     return lines[0]
+
+
+def _says(line: str, *parts: str) -> bool:
+    return all(part in line for part in parts)
 
 
 def test_old_opset_is_converted_and_input_read_from_graph(tmp_path: Path) -> None:
@@ -59,19 +62,22 @@ def test_old_opset_is_converted_and_input_read_from_graph(tmp_path: Path) -> Non
 def test_bad_opset_is_refused(tmp_path: Path) -> None:
     graph = classifier(tmp_path / "old.onnx", opset=6)
     path = _recipe(tmp_path, {"onnx": str(graph), **NORMALIZE})
-    _refused(tmp_path, path, "old.onnx", "opset 6", "re-export")
+    line = _refused(tmp_path, path)
+    assert _says(line, "old.onnx", "opset 6", "re-export"), line
 
 
 def test_custom_operator_is_refused_naming_the_node(tmp_path: Path) -> None:
     graph = classifier(tmp_path / "custom.onnx", custom_op=True)
     path = _recipe(tmp_path, {"onnx": str(graph), **NORMALIZE})
-    _refused(tmp_path, path, "custom.onnx", "'mystery'", "com.acme::Mystery")
+    line = _refused(tmp_path, path)
+    assert _says(line, "custom.onnx", "'mystery'", "com.acme::Mystery"), line
 
 
 def test_missing_input_shape_needs_input_size(tmp_path: Path) -> None:
     graph = classifier(tmp_path / "dynamic.onnx", height="h", width="w")
     path = _recipe(tmp_path, {"onnx": str(graph), **NORMALIZE})
-    _refused(tmp_path, path, "model.input_size", "no fixed height")
+    line = _refused(tmp_path, path)
+    assert _says(line, "model.input_size", "no fixed height"), line
     fixed = _recipe(tmp_path, {"onnx": str(graph), "input_size": 16, **NORMALIZE})
     assert load_recipe(fixed).model.input_hw == (16, 16)
     result = runner.invoke(app, ["validate", str(fixed)])
@@ -81,13 +87,15 @@ def test_missing_input_shape_needs_input_size(tmp_path: Path) -> None:
 def test_input_size_contradicting_the_graph_is_refused(tmp_path: Path) -> None:
     graph = classifier(tmp_path / "m.onnx")
     path = _recipe(tmp_path, {"onnx": str(graph), "input_size": 32, **NORMALIZE})
-    _refused(tmp_path, path, "model.input_size", "contradicts", "16x16")
+    line = _refused(tmp_path, path)
+    assert _says(line, "model.input_size", "contradicts", "16x16"), line
 
 
 def test_normalization_must_be_given(tmp_path: Path) -> None:
     graph = classifier(tmp_path / "m.onnx")
     path = _recipe(tmp_path, {"onnx": str(graph)})
-    _refused(tmp_path, path, "model.mean", "does not say how its input was normalized")
+    line = _refused(tmp_path, path)
+    assert _says(line, "model.mean", "does not say how its input was normalized"), line
 
 
 @pytest.mark.parametrize(("stage", "words"), [
@@ -97,30 +105,34 @@ def test_normalization_must_be_given(tmp_path: Path) -> None:
 def test_stages_that_need_pytorch_code_are_refused(tmp_path: Path, stage: dict, words: list[str]) -> None:
     graph = classifier(tmp_path / "m.onnx")
     path = _recipe(tmp_path, {"onnx": str(graph), **NORMALIZE}, stages=[stage])
-    _refused(tmp_path, path, *words)
+    line = _refused(tmp_path, path)
+    assert _says(line, *words), line
 
 
 def test_training_is_refused(tmp_path: Path) -> None:
     graph = classifier(tmp_path / "m.onnx")
     path = _recipe(tmp_path, {"onnx": str(graph), **NORMALIZE}, train={"epochs": 1})
-    _refused(tmp_path, path, "key 'train'", "train.epochs: 0")
+    line = _refused(tmp_path, path)
+    assert _says(line, "key 'train'", "train.epochs: 0"), line
 
 
 def test_unknown_output_and_torch_fields_are_refused(tmp_path: Path) -> None:
     graph = classifier(tmp_path / "m.onnx")
-    _refused(tmp_path, _recipe(tmp_path, {"onnx": str(graph), "outputs": ["logit"], **NORMALIZE}),
-             "model.outputs", "'logit'", "scores")
-    _refused(tmp_path, _recipe(tmp_path, {"onnx": str(graph), "checkpoint": "w.pt", **NORMALIZE}),
-             "model.checkpoint applies to a PyTorch model only")
-    _refused(tmp_path, _recipe(tmp_path, {"onnx": str(graph), "arch": "small_cnn", **NORMALIZE}),
-             "exactly one of model.arch")
+    line = _refused(tmp_path, _recipe(tmp_path, {"onnx": str(graph), "outputs": ["logit"], **NORMALIZE}))
+    assert _says(line, "model.outputs", "'logit'", "scores"), line
+    line = _refused(tmp_path, _recipe(tmp_path, {"onnx": str(graph), "checkpoint": "w.pt", **NORMALIZE}))
+    assert _says(line, "model.checkpoint applies to a PyTorch model only"), line
+    line = _refused(tmp_path, _recipe(tmp_path, {"onnx": str(graph), "arch": "small_cnn", **NORMALIZE}))
+    assert _says(line, "exactly one of model.arch"), line
 
 
 def test_not_an_onnx_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00garbage" * 10)
-    _refused(tmp_path, _recipe(tmp_path, {"onnx": str(bad), **NORMALIZE}), "bad.onnx", "not an ONNX model")
-    _refused(tmp_path, _recipe(tmp_path, {"onnx": str(tmp_path / "gone.onnx"), **NORMALIZE}), "does not exist")
+    line = _refused(tmp_path, _recipe(tmp_path, {"onnx": str(bad), **NORMALIZE}))
+    assert _says(line, "bad.onnx", "not an ONNX model"), line
+    line = _refused(tmp_path, _recipe(tmp_path, {"onnx": str(tmp_path / "gone.onnx"), **NORMALIZE}))
+    assert _says(line, "does not exist"), line
 
 
 def test_resume_refuses_a_model_file_replaced_under_the_same_path(tmp_path: Path) -> None:

@@ -19,12 +19,13 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
+from torch import nn
 
 from edgecv.errors import ModelError
 
 if TYPE_CHECKING:
     import onnx
-    from torch import nn
 
 DECODE_PREFIX = "decode/"
 """Prefix of the decoder's node and tensor names in the merged graph (quantization's ignored scope)."""
@@ -32,42 +33,37 @@ DECODE_PREFIX = "decode/"
 
 def _observed_shapes(model: onnx.ModelProto, info: Any) -> list[tuple[int, ...]]:
     """The shapes the chosen outputs really have, from one ONNX Runtime run on zeros (symbolic dims resolved)."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    batch = np.zeros((info.fixed_batch or 1, *info.shape), dtype=np.float32)
-    values = session.run(info.outputs, {info.input_name: batch})
-    return [tuple(v.shape) for v in values]
+    outputs = _run_on_zeros(model, info)
+    return [tuple(outputs[name].shape) for name in info.outputs]
 
 
-class _DecoderGraph:
-    """A decoder with fixed input height and width, as a module whose forward takes the raw tensors positionally."""
+def _run_on_zeros(model: onnx.ModelProto, info: Any) -> dict[str, np.ndarray]:
+    from edgecv.runtime import OrtRunner
 
-    @staticmethod
-    def build(decoder: nn.Module, height: int, width: int) -> nn.Module:
-        from torch import nn
+    with OrtRunner(model, threads=1) as runner:
+        return runner.infer_all(np.zeros((info.fixed_batch or 1, *info.shape), dtype=np.float32))
 
-        class DecoderGraph(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.decoder = decoder
 
-            def forward(self, *raw: Any) -> tuple[Any, Any]:
-                out = self.decoder(raw[0] if len(raw) == 1 else tuple(raw), height, width)
-                return out["boxes"], out["scores"]
+class DecoderGraph(nn.Module):
+    """A decoder at a fixed input height and width, taking the raw tensors positionally (what ONNX export traces)."""
 
-        return DecoderGraph().eval()
+    def __init__(self, decoder: nn.Module, height: int, width: int) -> None:
+        super().__init__()
+        self.decoder, self.height, self.width = decoder, height, width
+
+    def forward(self, *raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.decoder(raw[0] if len(raw) == 1 else tuple(raw), self.height, self.width)
+        return out["boxes"], out["scores"]
 
 
 def decoder_onnx(name: str, shapes: list[tuple[int, ...]], height: int, width: int, opset: int,
                  dynamic_batch: bool, num_classes: int) -> onnx.ModelProto:
     """The decoding ``name`` as an ONNX graph taking ``raw0..rawN`` of ``shapes`` and giving boxes and scores."""
     import onnx
-    import torch
 
     from edgecv.tasks.detection.decoders import decoder_for
 
-    module = _DecoderGraph.build(decoder_for(name, num_classes), height, width)
+    module = DecoderGraph(decoder_for(name, num_classes), height, width).eval()
     dummies = tuple(torch.zeros(shape) for shape in shapes)
     names = [f"raw{i}" for i in range(len(shapes))]
     with torch.no_grad():
@@ -113,11 +109,7 @@ def decode_onnx(model: onnx.ModelProto, info: Any, section: Any, num_classes: in
 
 def _check_classes(model: onnx.ModelProto, info: Any, num_classes: int, section: Any) -> None:
     """The decoded scores have one column per class of the data."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    batch = np.zeros((info.fixed_batch or 1, *info.shape), dtype=np.float32)
-    (scores,) = session.run(["scores"], {info.input_name: batch})
+    scores = _run_on_zeros(model, info)["scores"]
     if scores.shape[-1] != num_classes:
         raise ModelError(
             f"model.onnx {section.onnx} decoded with {section.decoding} gives {scores.shape[-1]} class scores but the "

@@ -11,6 +11,7 @@ import torch
 from edgecv.api import compress
 from edgecv.errors import EdgecvError, RecipeError
 from edgecv.recipe import Recipe, load_recipe
+from tests.conftest import import_beside
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,13 +41,7 @@ report: {{formats: [json]}}
 def _recipe(tmp_path: Path, *overrides: str, arch: str = "TinyShuffleDetector") -> Recipe:
     """The recipe in ``tmp_path``, with the user's checkpoint beside it (random weights, BatchNorm statistics
     from a few noise batches so nothing sits at its initial value)."""
-    import sys
-
-    sys.path.insert(0, str(HERE))
-    try:
-        import user_detectors
-    finally:
-        sys.path.remove(str(HERE))
+    user_detectors = import_beside(HERE, "user_detectors")
     torch.manual_seed(0)
     net = getattr(user_detectors, arch)(10).train()
     with torch.no_grad():

@@ -13,6 +13,7 @@ from edgecv.api import compress
 from edgecv.recipe import Recipe, load_recipe
 from edgecv.stages.quantize import QuantParity
 from edgecv.tasks.segmentation.parity import segmentation_parity
+from tests.conftest import import_beside
 
 HERE = Path(__file__).resolve().parent
 
@@ -39,13 +40,7 @@ report: {{formats: [json]}}
 def _recipe(tmp_path: Path, *overrides: str) -> Recipe:
     """The recipe in ``tmp_path`` with the user's checkpoint beside it (seeded random weights; BatchNorm statistics
     from noise batches, PReLU slopes varied, so no layer is at its initial value)."""
-    import sys
-
-    sys.path.insert(0, str(HERE))
-    try:
-        from user_segmenters import TinyESP
-    finally:
-        sys.path.remove(str(HERE))
+    TinyESP = import_beside(HERE, "user_segmenters").TinyESP
     torch.manual_seed(0)
     net = TinyESP(11).train()
     with torch.no_grad():
