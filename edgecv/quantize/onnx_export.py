@@ -26,6 +26,7 @@ from torch import nn
 from edgecv.artifacts import InputSpec, ModelArtifact, atomic_save, sha256_file
 from edgecv.errors import UnsupportedError, ValidationFailure
 from edgecv.export.onnx import choose_opset, export_onnx
+from edgecv.quantize.average_pool_conv import average_pool_as_depthwise_conv
 from edgecv.quantize.conv_alignment import align_conv_channels, widen_channel_regions
 from edgecv.quantize.int8_weights import compact, store_int8_weights
 from edgecv.quantize.nncf_ptq import Calibration, strip_quantized
@@ -38,6 +39,7 @@ from edgecv.quantize.qdq_rewrites import (
     sink_dequantize,
     sink_dequantize_through,
 )
+from edgecv.quantize.relu_hoist import hoist_relu_above_quantizer
 from edgecv.quantize.schemes import ArtifactPlan, Scheme
 from edgecv.quantize.standard_ops import require_standard_ops
 
@@ -103,8 +105,10 @@ def quantize_to_onnx(
 def rewrite_qdq(path: Path, int8_weights: bool) -> int:
     """ONNX Runtime CPU form (``int8_weights``): int8 weight initializers, hard-sigmoid gates as uint8 Clips on
     aligned grids, scalar scalings folded into
-    DequantizeLinear and scalar Add/Mul operands quantized (hard-swish as QLinearAdd/QLinearMul), DequantizeLinear
-    sunk below value-moving ops feeding Adds and Gemms and below Concat/MaxPool, int32 Gemm biases (qdq_rewrites),
+    DequantizeLinear and scalar Add/Mul operands quantized (hard-swish as QLinearAdd/QLinearMul), ReLUs moved above
+    the quantizer before them (relu_hoist), DequantizeLinear sunk below value-moving ops feeding Adds and Gemms and
+    below Concat/MaxPool/Gather/Split, int32 Gemm biases (qdq_rewrites), average pools as int8 depthwise convs
+    (average_pool_conv),
     conv channels padded to MLAS's fast int8 kernels (conv_alignment: whole depthwise regions widened in the weights
     where possible, else Pad/Slice around the conv); both schemes: compact names."""
     model = onnx.load(str(path))
@@ -114,9 +118,11 @@ def rewrite_qdq(path: Path, int8_weights: bool) -> int:
         integer_hard_sigmoid(model)
         fold_scalar_scaling(model)
         quantize_scalar_operands(model)
+        hoist_relu_above_quantizer(model)
         sink_dequantize(model)
         sink_dequantize_through(model)
         quantize_gemm_bias(model)
+        average_pool_as_depthwise_conv(model)
         widen_channel_regions(model)
         align_conv_channels(model)
     compact(model)

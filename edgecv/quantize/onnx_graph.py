@@ -53,7 +53,10 @@ def _float_ops(nodes: list[onnx.NodeProto]) -> Counter[str]:
 def layer_counts(model: onnx.ModelProto) -> dict[str, Any]:
     """Weighted ops whose weight comes from a DequantizeLinear (quantized) out of all of them."""
     producers = {out: node for node in model.graph.node for out in node.output}
-    weighted = [n for n in model.graph.node if n.op_type in WEIGHTED_OPS and len(n.input) > 1]
+    from edgecv.quantize.average_pool_conv import POOL_CONV_SUFFIX
+
+    weighted = [n for n in model.graph.node if n.op_type in WEIGHTED_OPS and len(n.input) > 1
+                and not n.name.endswith(POOL_CONV_SUFFIX)]
     float_ops = []
     for node in weighted:
         producer = producers.get(node.input[1])

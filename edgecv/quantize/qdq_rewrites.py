@@ -242,8 +242,10 @@ def quantize_scalar_operands(model: onnx.ModelProto) -> int:
     return changed
 
 
-SINKABLE = frozenset({"Concat", "MaxPool", "Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Slice"})
-"""Ops that commute with a per-tensor DequantizeLinear (MaxPool: its scale is positive; Concat: one scale)."""
+SINKABLE = frozenset({"Concat", "MaxPool", "Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Slice",
+                      "Gather", "Split"})
+"""Ops that commute with a per-tensor DequantizeLinear (MaxPool: its scale is positive; Concat: one scale;
+Gather and Split: only the data input is moved, indices and split sizes stay as they are)."""
 
 
 def _same_params(nodes: list[onnx.NodeProto], inits: dict[str, onnx.TensorProto]) -> bool:
@@ -259,7 +261,8 @@ def sink_dequantize_through(model: onnx.ModelProto) -> int:
     NNCF quantizes the inputs of a concat with one shared scale and leaves its output float, so ONNX Runtime runs the
     Concat (and the MaxPool or reshape after it) in float and the conv they feed, with no DequantizeLinear in front,
     stays float too (SqueezeNet's squeeze convs, DenseNet, ShuffleNet). Moving the DequantizeLinear below them gives
-    identical values and lets that conv fuse.
+    identical values and lets that conv fuse. A channel shuffle's Gather or Split (ShuffleNetV2, FastestDet) gets one
+    DequantizeLinear per output, so each branch's first conv sees one.
     """
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
@@ -273,15 +276,17 @@ def sink_dequantize_through(model: onnx.ModelProto) -> int:
             dqs = [producers[name] for name in data if name in producers]
             if len(dqs) != len(data) or not all(d.op_type == "DequantizeLinear" and _per_tensor(d, inits) for d in dqs):
                 continue
-            outs = users.get(node.output[0], [])
+            outs = [u for name in node.output for u in users.get(name, [])]
             if not outs or all(u.op_type == "QuantizeLinear" for u in outs) or not _same_params(dqs, inits):
                 continue
             for index, dq in enumerate(dqs):
                 node.input[index] = dq.input[0]
-            sunk = helper.make_node("DequantizeLinear", [f"{node.output[0]}_quantized", *dqs[0].input[1:]],
-                                    [node.output[0]], name=f"{node.name or node.op_type}_dq")
-            node.output[0] = sunk.input[0]
-            graph.node.insert(list(graph.node).index(node) + 1, sunk)
+            at = list(graph.node).index(node) + 1
+            for index, name in enumerate(node.output):
+                sunk = helper.make_node("DequantizeLinear", [f"{name}_quantized", *dqs[0].input[1:]], [name],
+                                        name=f"{node.name or node.op_type}_dq{index or ''}")
+                node.output[index] = sunk.input[0]
+                graph.node.insert(at + index, sunk)
             moved += 1
             changed = True
             break
