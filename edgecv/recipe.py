@@ -188,6 +188,11 @@ class ExportSection(StrictModel):
     bundles: list[str] = Field([], description="Devices to write a deploy bundle for, after validation")
     bundle_images: int = Field(200, ge=0, description="Val images (at the model's size) each bundle carries")
     tensorrt: TensorRTOptions = Field(TensorRTOptions(), description="How engines are built on the device")
+    trt_nms: bool = Field(
+        False, description="Detection: also write <artifact>.nms.onnx, the graph with TensorRT's EfficientNMS_TRT "
+        "plugin appended (NMS in the engine, at edgecv's score/IoU thresholds and 100 detections), for the TensorRT "
+        "devices in validate.devices whose TensorRT ships the plugin; TensorRT-only (ONNX Runtime cannot run it)"
+    )
 
 
 class ValidateSection(StrictModel):
@@ -260,6 +265,13 @@ class Recipe(StrictModel):
         if self.model.decoding is not None and self.task != "detection":
             raise ValueError(f"model.decoding describes a detector's output, but task is {self.task!r}; remove "
                              "model.decoding or set task: detection")
+        return self
+
+    @model_validator(mode="after")
+    def _trt_nms_is_detection(self) -> Recipe:
+        if self.export.trt_nms and self.task != "detection":
+            raise ValueError(f"export.trt_nms appends NMS to a detector's boxes and scores, but task is "
+                             f"{self.task!r}; remove export.trt_nms or set task: detection")
         return self
 
     @field_validator("task")

@@ -84,8 +84,9 @@ def describe_validation_error(exc: ValidationError, source: str, root: type[Base
         return f"{source}: key '{key}': unknown stage type {err['input'].get('type')!r}; use one of {expected}"
     if kind == "union_tag_not_found":
         return f"{source}: key '{key}': each stage needs a 'type' (e.g. type: finetune)"
-    if kind == "value_error":
-        return f"{source}: key '{key}': {err['msg'].removeprefix('Value error, ')}"
+    if kind == "value_error":  # a whole-recipe check (no key) names its keys in the message
+        where = f"key '{key}': " if key else ""
+        return f"{source}: {where}{err['msg'].removeprefix('Value error, ')}"
     got = err.get("input")
     got_text = f" (got {got!r})" if not isinstance(got, dict | list) else ""
     return f"{source}: key '{key}': {err['msg']}{got_text}; fix this value (see `edgecv schema recipe`)"

@@ -1,7 +1,8 @@
 """The static TensorRT checker: walks an ONNX model's graphs and applies the opset and operator rules.
 
 It visits every node (also the bodies of ``If``/``Loop``/``Scan`` and of model-local functions), reports the
-``opset`` and ``unsupported-op`` rules, and hands Q/DQ nodes to :mod:`edgecv.export.tensorrt_qdq`. The
+``opset`` and ``unsupported-op`` rules, hands Q/DQ nodes to :mod:`edgecv.export.tensorrt_qdq` and plugin nodes
+(``EfficientNMS_TRT``...) to :mod:`edgecv.export.tensorrt_plugins`. The
 public entry points are in :mod:`edgecv.export.tensorrt_rules`.
 """
 
@@ -11,6 +12,8 @@ import onnx
 
 from edgecv.export.onnx_scope import DEFAULT_DOMAINS, Scope, is_default
 from edgecv.export.tensorrt_ops import ParserSpec, parser_spec
+from edgecv.export.tensorrt_plugin_inputs import TensorInfo, tensor_types
+from edgecv.export.tensorrt_plugins import check_plugin, is_plugin
 from edgecv.export.tensorrt_qdq import check_qdq, check_weight_axis
 from edgecv.export.tensorrt_resize import check_resize
 from edgecv.export.tensorrt_result import MODEL_NODE, Problem, Severity
@@ -62,6 +65,7 @@ class Checker:
         self.labels: dict[int, str] = {}
         self.checked = 0
         self.quantized_nodes: list[tuple[str, str]] = []  # (label, op_type) of quantized Q/DQ nodes
+        self._types: dict[str, TensorInfo] | None = None
 
     # -- reporting
 
@@ -73,6 +77,12 @@ class Checker:
 
     def label(self, node: onnx.NodeProto) -> str:
         return self.labels.get(id(node)) or node.name or node.op_type
+
+    def tensor_type(self, name: str) -> TensorInfo | None:
+        """A tensor's element type and dims (declared, else inferred; read once, when a rule first asks)."""
+        if self._types is None:
+            self._types = tensor_types(self.model)
+        return self._types.get(name)
 
     # -- traversal
 
@@ -157,8 +167,9 @@ class Checker:
             self.check_foreign_node(node, label, stack)
             return
         if op not in self.spec.ops:
-            if op.endswith("_TRT"):
-                return  # a TensorRT plugin (EfficientNMS_TRT...) that the parser's plugin fallback imports
+            if is_plugin(op):  # the parser's plugin fallback imports it if this TensorRT ships the plugin
+                check_plugin(self, node, label)
+                return
             self.add("unsupported-op", label, op, self.unsupported_message(op))
             return
         if op in ("QuantizeLinear", "DequantizeLinear"):
@@ -185,8 +196,9 @@ class Checker:
                     "onnx.inliner.inline_local_functions(model)",
                 )
             return
-        if op.endswith("_TRT"):
-            return  # a TensorRT plugin under a custom domain ("trt.plugins")
+        if is_plugin(op) and op not in self.spec.ops:  # a plugin under a custom domain ("TRT"): the parser
+            check_plugin(self, node, label)  # dispatches on the op type alone
+            return
         if domain == "com.microsoft":
             fix = (
                 "quantize in QDQ format (QuantizeLinear/DequantizeLinear, symmetric int8) instead of "

@@ -22,6 +22,8 @@ RULES: tuple[str, ...] = (
     "qdq-scale",
     "precision",
     "resize",
+    "plugin",
+    "plugin-inputs",
 )
 """Every rule id a :class:`Problem` can carry."""
 
@@ -81,6 +83,11 @@ class CheckResult:
     def warnings(self) -> list[Problem]:
         """The problems worth fixing that do not fail the check."""
         return [p for p in self.problems if p.severity == "warning"]
+
+    def record(self, limit: int = 10) -> dict[str, object]:
+        """What a stage stores of this check: version, verdict, summary and the first ``limit`` problems."""
+        problems = [{"rule": p.rule, "node": p.node, "severity": p.severity} for p in self.problems[:limit]]
+        return {"tensorrt": self.tensorrt, "ok": self.ok, "summary": self.summary(), "problems": problems}
 
     def summary(self) -> str:
         """One line: that the model passes, or how many problems and the first one's rule, node and fix."""

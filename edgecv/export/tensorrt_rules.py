@@ -24,6 +24,11 @@ rule                            what it catches
 ``resize``                      Resize attributes the parser refuses: ``cubic`` mode, ``tf_crop_and_resize``
                                 coordinates, antialiasing, a keep-aspect-ratio policy other than ``stretch``
                                 (:mod:`edgecv.export.tensorrt_resize`)
+``plugin``                      a TensorRT plugin node (``EfficientNMS_TRT``...) the version does not ship:
+                                added later, removed, or unknown (:mod:`edgecv.export.tensorrt_plugins`);
+                                a deprecated one is a warning
+``plugin-inputs``               EfficientNMS_TRT inputs of the wrong type, rank or box count
+                                (:mod:`edgecv.export.tensorrt_plugin_inputs`)
 =============================== ==========================================================================
 
 The Q/DQ rules follow the TensorRT developer guide. "Working with Quantized Types" says the scheme is

@@ -139,10 +139,7 @@ def tensorrt_checks(ctx: Any, path: Path, plan: ArtifactPlan) -> tuple[dict[str,
         if device.name not in plan.targets or device.runtime != "tensorrt" or not device.software.tensorrt:
             continue
         result = check_for_device(path, device)
-        checks[device.name] = {
-            "tensorrt": result.tensorrt, "ok": result.ok, "summary": result.summary(),
-            "problems": [{"rule": p.rule, "node": p.node, "severity": p.severity} for p in result.problems[:10]],
-        }
+        checks[device.name] = result.record()
         if not result.ok and plan.scheme is not None and plan.scheme.name == "tensorrt":
             raise ValidationFailure(f"{path.name} for {device.name}: {result.summary()}")
         if not result.ok:

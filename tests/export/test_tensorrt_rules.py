@@ -334,9 +334,12 @@ def test_standard_qlinearconv_and_fused_conv_are_flagged() -> None:
     assert _rules(result) == {("unsupported-op", "qlc"), ("unsupported-op", "fused")}
 
 
-def test_tensorrt_plugin_ops_are_accepted() -> None:
-    node = helper.make_node("EfficientNMS_TRT", ["X"], ["Y"], name="nms", domain="")
+def test_tensorrt_plugin_ops_are_checked() -> None:
+    """A plugin the version ships passes; its inputs are checked too (tests/export/test_tensorrt_plugins.py)."""
+    node = helper.make_node("LReLU_TRT", ["X"], ["Y"], name="lrelu", domain="")
     assert check_onnx_for_tensorrt(_model([node], []), "8.5").ok
+    node = helper.make_node("EfficientNMS_TRT", ["X"], ["Y"], name="nms", domain="")
+    assert _rules(check_onnx_for_tensorrt(_model([node], []), "8.5")) == {("plugin-inputs", "nms")}
 
 
 def test_if_subgraph_nodes_are_checked() -> None:
