@@ -267,13 +267,6 @@ class Recipe(StrictModel):
                              "model.decoding or set task: detection")
         return self
 
-    @model_validator(mode="after")
-    def _trt_nms_is_detection(self) -> Recipe:
-        if self.export.trt_nms and self.task != "detection":
-            raise ValueError(f"export.trt_nms appends NMS to a detector's boxes and scores, but task is "
-                             f"{self.task!r}; remove export.trt_nms or set task: detection")
-        return self
-
     @field_validator("task")
     @classmethod
     def _known_task(cls, value: str) -> str:

@@ -166,10 +166,9 @@ class ExportOnnxStage(Stage):
                 f"{d.software.max_onnx_opset} at most, not {opset}; lower export.opset or remove it (the default "
                 "is the lowest limit of the target devices)"
             )
-        if check.recipe.export.trt_nms:  # detection only (the recipe refuses it for other tasks)
-            from edgecv.tasks.detection.nms_variants import require_nms_devices
+        from edgecv.tasks import get_task
 
-            require_nms_devices(check.devices)
+        get_task(check.recipe.task).check_export(check.recipe.export, check.devices)
 
     def run(self, ctx: RunContext, current: CurrentModel, folder: Path) -> StageResult:
         started = time.perf_counter()
@@ -188,22 +187,10 @@ class ExportOnnxStage(Stage):
         }
         if not outputs:
             metrics["note"] = "no PyTorch model to export: model.onnx is the run's FP32 baseline as given"
-        files, warnings = self._nms_variants(ctx, outputs, folder, metrics)
+        earlier = [a for r in ctx.results for a in r.outputs if a.format == "onnx"]
+        records, files, warnings = ctx.task.export_variants(ctx, [*outputs, *earlier], folder)
+        metrics.update(records)
         return StageResult(
             stage=folder.name, kind=self.kind, inputs=[a.parent or "" for a in outputs], outputs=outputs,
             metrics=metrics, seconds=time.perf_counter() - started, files=files, warnings=warnings,
         )
-
-    @staticmethod
-    def _nms_variants(
-        ctx: RunContext, outputs: list[ModelArtifact], folder: Path, metrics: dict[str, Any]
-    ) -> tuple[dict[str, str], list[str]]:
-        """``export.trt_nms``: an EfficientNMS_TRT variant of every ONNX artifact of the run, checked per device."""
-        if not ctx.recipe.export.trt_nms:
-            return {}, []
-        from edgecv.tasks.detection.nms_variants import write_nms_variants
-
-        earlier = [a for r in ctx.results for a in r.outputs if a.format == "onnx"]
-        records, files, warnings = write_nms_variants([*outputs, *earlier], ctx.devices, folder, ctx.run_dir)
-        metrics["trt_nms"] = records
-        return files, warnings

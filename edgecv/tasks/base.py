@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
     import torch
     from PIL.Image import Image
@@ -236,6 +238,23 @@ class Task(ABC):
         from edgecv.errors import UnsupportedError
 
         raise UnsupportedError(f"no DeepStream config for the {self.name} task")
+
+    def check_export(self, export: Any, devices: list[Any]) -> None:
+        """Refuse, before any work, export settings this task cannot honour (``export.trt_nms`` is detection's)."""
+        if getattr(export, "trt_nms", False):
+            from edgecv.errors import RecipeError
+
+            raise RecipeError(
+                f"key 'export.trt_nms': it appends NMS to a detector's boxes and scores, but task is {self.name!r}; "
+                "remove export.trt_nms or set task: detection",
+                field="export.trt_nms",
+            )
+
+    def export_variants(self, ctx: Any, artifacts: list[Any], folder: Path) -> tuple[dict[str, Any], dict[str, str],
+                                                                                   list[str]]:
+        """Extra files the export stage writes beside the run's ONNX artifacts (not artifacts themselves): their
+        records for the stage's metrics, ``{path in the run: sha256}`` and warnings. None by default."""
+        return {}, {}, []
 
     def evaluate(self, outputs: dict[str, np.ndarray], targets: Any, labels: list[str]) -> dict[str, Any]:
         """Metrics of one whole set of outputs at once."""

@@ -16,6 +16,8 @@ from edgecv.errors import EdgecvError
 from edgecv.tasks.base import Evaluator, Metric, SampleDrawer, Task
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
     import torch
     from torch import nn
@@ -75,6 +77,23 @@ class DetectionTask(Task):
         from edgecv.tasks.detection.onnx_decoding import decode_onnx
 
         return decode_onnx(model, info, section, num_classes)
+
+    def check_export(self, export: Any, devices: list[Any]) -> None:
+        """``export.trt_nms`` needs a TensorRT device whose TensorRT ships EfficientNMS_TRT."""
+        if export.trt_nms:
+            from edgecv.tasks.detection.nms_variants import require_nms_devices
+
+            require_nms_devices(devices)
+
+    def export_variants(self, ctx: Any, artifacts: list[Any], folder: Path) -> tuple[dict[str, Any], dict[str, str],
+                                                                                   list[str]]:
+        """``export.trt_nms``: an EfficientNMS_TRT variant of every ONNX artifact of the run, checked per device."""
+        if not ctx.recipe.export.trt_nms:
+            return {}, {}, []
+        from edgecv.tasks.detection.nms_variants import write_nms_variants
+
+        records, files, warnings = write_nms_variants(artifacts, ctx.devices, folder, ctx.run_dir)
+        return {"trt_nms": records}, files, warnings
 
     def stage_problem(self, kind: str, params: Any, model: nn.Module | None) -> str | None:
         """Stages that need a label loss, which edgecv knows only for torchvision detectors (their own)."""

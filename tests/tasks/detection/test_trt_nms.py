@@ -25,6 +25,7 @@ from edgecv.recipe import load_recipe
 from edgecv.runtime import OrtRunner
 from edgecv.stages.contract import StageCheck
 from edgecv.stages.export import ExportOnnxStage
+from edgecv.tasks import get_task
 from edgecv.tasks.detection.nms_variants import require_nms_devices, write_nms_variants
 from edgecv.tasks.detection.trt_nms import NMS_OUTPUTS, append_efficient_nms
 from tests.conftest import write_recipe
@@ -219,8 +220,8 @@ def test_devices_without_the_plugin_are_refused_before_work() -> None:
 
 def test_trt_nms_is_refused_for_classification(tmp_path: Path) -> None:
     path = write_recipe(tmp_path, export={"trt_nms": True})
-    with pytest.raises(RecipeError, match=r"recipe\.yaml: export\.trt_nms appends NMS to a detector.*'classification'"):
-        load_recipe(path)
+    with pytest.raises(RecipeError, match=r"export\.trt_nms': it appends NMS to a detector.*'classification'"):
+        get_task("classification").check_export(load_recipe(path).export, [load_device("jetson-orin-nano-8gb")])
     result = CliRunner().invoke(app, ["compress", str(path)])
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1, result.output
@@ -243,14 +244,14 @@ def test_the_export_stage_writes_variants_of_every_onnx_artifact_of_the_run(tmp_
     recipe = load_recipe(DETECTION_RECIPE, ["export.trt_nms=true"])
     devices = [load_device("host-cpu"), load_device("jetson-orin-nano-8gb")]
     ctx = SimpleNamespace(recipe=recipe, results=[quantized], devices=devices, run_dir=tmp_path)
-    metrics: dict = {}
-    files, warnings = ExportOnnxStage._nms_variants(ctx, [exported], folder, metrics)  # type: ignore[arg-type]
+    records, files, warnings = get_task("detection").export_variants(ctx, [exported, *quantized.outputs], folder)
+    metrics = records
     assert [r["artifact"] for r in metrics["trt_nms"]] == ["trained-onnx", "int8-tensorrt"] and not warnings
     assert sorted(files) == ["03-export-onnx/int8-tensorrt.nms.onnx", "03-export-onnx/trained-onnx.nms.onnx"]
     assert all(list(r["tensorrt_check"]) == ["jetson-orin-nano-8gb"] for r in metrics["trt_nms"])
     assert all(r["tensorrt_check"]["jetson-orin-nano-8gb"]["ok"] for r in metrics["trt_nms"])
     off = SimpleNamespace(recipe=load_recipe(DETECTION_RECIPE), results=[], devices=devices, run_dir=tmp_path)
-    assert ExportOnnxStage._nms_variants(off, [exported], folder, {}) == ({}, [])  # type: ignore[arg-type]
+    assert get_task("detection").export_variants(off, [exported], folder) == ({}, {}, [])
 
 
 def test_the_export_stage_check_wants_a_tensorrt_device(tmp_path: Path) -> None:
