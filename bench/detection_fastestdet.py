@@ -60,6 +60,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True, help="a finished run of recipes/coco128-fastestdet.yaml")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--uncontrolled", type=Path, default=None,
+                        help="the CPU-scheme INT8 file of a run of the same recipe without max_accuracy_drop, "
+                        "shown beside the controlled one")
     args = parser.parse_args()
     report = json.loads((args.run / "report.json").read_text())
     artifacts = {a["name"]: args.run / a["path"] if not Path(a["path"]).is_absolute() else Path(a["path"])
@@ -73,6 +76,8 @@ def main() -> None:
     paths = {"fp32": artifacts["original-onnx"], "edgecv-int8-ort-cpu": artifacts["int8-ort-cpu"],
              "edgecv-int8-tensorrt-scheme": artifacts["int8-tensorrt"],
              "nncf-defaults": folder / "nncf-defaults.onnx", "ort-static-defaults": folder / "ort-defaults.onnx"}
+    if args.uncontrolled is not None:
+        paths["edgecv-int8-ort-cpu-all-layers"] = args.uncontrolled
     log("building the peers")
     nncf_defaults(model, calibration, spec, paths["nncf-defaults"], task)
     ort_defaults(paths["fp32"], calibration, paths["ort-static-defaults"])
