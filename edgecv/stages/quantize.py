@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from edgecv.quantize.layers import Layer
     from edgecv.quantize.nncf_ptq import Calibration
     from edgecv.quantize.schemes import ArtifactPlan, Scheme
+    from edgecv.quantize.selection_noise import PerImage
     from edgecv.quantize.sensitivity import LayerSensitivity
     from edgecv.quantize.trial_graph import TrialGraph
     from edgecv.stages.base import CurrentModel, RunContext
@@ -338,8 +339,15 @@ class QuantizeStage(Stage):
                                                              key, rebuild)
             float_layers = [x.name for x in ignored]
             if control is not None:
+                from edgecv.quantize.selection_noise import noise_warning
+
                 quantized, scheme_metrics["accuracy_control"] = control.run(plan, quantized)
                 float_layers += scheme_metrics["accuracy_control"]["float_layers"]
+                noise = scheme_metrics["accuracy_control"]["selection_noise"]
+                warning = noise_warning(noise, control.budget, plan.scheme.name) if noise else None
+                if warning:
+                    info(f"  warning: {warning}")
+                    warnings.append(warning)
             name = plan.artifact_name(p.name)
             artifact, exported, notes = export_quantized(
                 ctx, quantized, source, folder / f"{name}.onnx", plan, p, name=name,
@@ -408,12 +416,14 @@ class _AccuracyControl:
         judged = ctx.splits.selection  # the decisions' images; the reported val split decides nothing
         count = min(params.accuracy_samples or len(judged), len(judged))  # type: ignore[arg-type]
         batch = decision_batch(ctx)
-        self.loader = ctx.loader(ctx.subset(judged, count), batch)
+        self.selection = ctx.subset(judged, count)
+        self.loader = ctx.loader(self.selection, batch)
         self.trials = Path(tempfile.mkdtemp(prefix="trials-", dir=folder))
         spec = ctx.input_spec.model_copy(update={"dynamic_batch": ctx.recipe.export.dynamic_batch})
         reference = export_onnx(ctx.task.export_module(prepared), spec, self.trials / "fp32.onnx",
                                 opset=quantized_opset(ctx))
         self.reference = score_onnx(ctx, reference, self.loader)
+        self._fp32_per_image: PerImage | None = None
         ranking_set = ctx.subset(ctx.splits.train, params.ranking_samples)
         self.images = torch.cat([x for x, _ in ctx.loader(ranking_set, batch)])
         info(f"  accuracy control: FP32 {self.metric.label} {self.metric.show(self.reference)} on {count} "
@@ -517,9 +527,26 @@ class _AccuracyControl:
         met = outcome.met if final is None else self.budget.met(self.reference, final)
         record = search_record(self.budget, self.metric.key, self.reference, len(self.loader.dataset),  # type: ignore[arg-type]
                                met, kept, ranking, outcome)
+        chosen_file = self.trials / f"{scheme.short}-{'final' if final is not None else len(kept)}.onnx"
         return chosen, {**record, "trials_by": "graph edits" if graph is not None else "re-quantization",
                         "final": None if final is None else {
-                            "value": round(final, 3), "drop": round(self.budget.drop(self.reference, final), 3)}}
+                            "value": round(final, 3), "drop": round(self.budget.drop(self.reference, final), 3)},
+                        "selection_noise": self._selection_noise(chosen_file)}
+
+    def _selection_noise(self, chosen: Path) -> dict[str, Any] | None:
+        """The chosen file's drop on the selection images with its paired-bootstrap interval (None when the split
+        is too large to resample, or the file is not on disk)."""
+        from edgecv.quantize.selection_noise import MAX_IMAGES, paired_bootstrap_drop, per_image_outputs
+
+        if not chosen.is_file() or len(self.selection) > MAX_IMAGES:
+            return None
+        threads = self.ctx.recipe.validate_.threads
+        one = self.ctx.loader(self.selection, 1)
+        if self._fp32_per_image is None:
+            self._fp32_per_image = per_image_outputs(self.trials / "fp32.onnx", one, threads)
+        candidate = per_image_outputs(chosen, one, threads)
+        return paired_bootstrap_drop(self.ctx.task, self.ctx.splits.labels, self._fp32_per_image, candidate,
+                                     self.budget)
 
 
 def first_batch(calibration: Any) -> torch.Tensor:

@@ -29,4 +29,9 @@ def test_the_outlier_layer_ranks_first_and_stays_float_until_the_budget_holds(ti
     assert artifact.precision == "mixed"
     counts = layer_counts(onnx.load(artifact.path))
     assert counts["total"] == 7 and len(counts["float"]) == len(kept) and counts["quantized"] == 7 - len(kept)
+    noise = control["selection_noise"]  # the chosen file's drop on the selection images, resampled
+    low, high = noise["interval90"]
+    assert noise["images"] == control["samples"] and low <= noise["drop"] <= high
+    final = control["final"]["drop"] if control["final"] else trials[len(kept)]["drop"]
+    assert abs(noise["drop"] - final) < 1e-6  # the same file on the same images, scored image by image
     assert not list((tiny.root / "ac").glob("trials-*")), "trial exports are removed"

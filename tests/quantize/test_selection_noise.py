@@ -1,0 +1,49 @@
+"""The paired bootstrap that says how precisely the selection split measures an INT8 drop."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from edgecv.quantize.accuracy_control import Budget
+from edgecv.quantize.selection_noise import PerImage, noise_warning, paired_bootstrap_drop
+from edgecv.tasks import get_task
+
+LABELS = [str(i) for i in range(4)]
+
+
+def _per_image(predictions: np.ndarray, truth: np.ndarray) -> PerImage:
+    """One logits row per image, the predicted class 3 units above the rest."""
+    per = PerImage()
+    for predicted, label in zip(predictions, truth, strict=True):
+        logits = np.zeros((1, len(LABELS)), np.float32)
+        logits[0, predicted] = 3.0
+        per.outputs.append({"logits": logits})
+        per.targets.append(torch.tensor([int(label)]))
+    return per
+
+
+def test_a_drop_measured_on_few_images_gets_a_wide_interval_and_a_warning() -> None:
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 4, 50)
+    reference = truth.copy()
+    reference[:10] = (truth[:10] + 1) % 4  # 80% top-1
+    candidate = reference.copy()
+    candidate[10:15] = (truth[10:15] + 1) % 4  # 5 more images wrong: 70%
+    task, budget = get_task("classification"), Budget(0.5)
+    noise = paired_bootstrap_drop(task, LABELS, _per_image(reference, truth), _per_image(candidate, truth), budget,
+                                  resamples=300)
+    assert noise["drop"] == 10.0 and noise["images"] == 50
+    low, high = noise["interval90"]
+    assert 0 < low < 10.0 < high < 20.0  # 5 of 50 images: the share of them in a resample varies
+    assert noise["half_width"] > budget.max_drop
+    warning = noise_warning(noise, budget, "onnxruntime-cpu")
+    assert warning is not None and "50 selection images" in warning and "data.selection_fraction" in warning
+
+
+def test_identical_outputs_give_a_zero_width_interval_and_no_warning() -> None:
+    truth = np.arange(40) % 4
+    same = _per_image(truth, truth)
+    noise = paired_bootstrap_drop(get_task("classification"), LABELS, same, same, Budget(0.5), resamples=50)
+    assert noise["drop"] == 0.0 and noise["interval90"] == [0.0, 0.0]
+    assert noise_warning(noise, Budget(0.5), "tensorrt") is None
