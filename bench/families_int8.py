@@ -10,7 +10,11 @@ without the conv-output quantizers and activation rewrites of issue 10 (what the
 Per model: batch-1 and batch-32 speed ratio FP32 p50 / INT8 p50 (each ratio within one round; rounds rotate the
 order: ``compress_cifar10.time_rounds``), ONNX size ratio, convs fused (QLinearConv / Conv in the graph ONNX Runtime
 executes), top-1 agreement of the INT8 ONNX with its fake-quantized torch model and with FP32 on real CIFAR-10 val
-images (random weights: near-flat logits, so agreement is a strict test), and the cause when INT8 is not faster
+images (random weights: near-flat logits, so agreement is a strict test), the same agreement with the
+fake-quantized model on the confident samples only (margin-aware: the quantize stage's own parity rule,
+``edgecv.validate.parity.compare_outputs`` with ``QuantParity``'s default ``min_margin``: a sample counts when the
+fake-quantized model's top-2 margin is at least 0.2x the logit scale), a noise floor for both (the fake-quantized
+model against itself on inputs plus 1e-4 noise), and the cause when INT8 is not faster
 (``edgecv.validate.int8_speed.float_cause``: which ops stayed float).
 
     .venv/bin/python bench/families_int8.py                                   # everything (~1 h on 2 cores)
@@ -53,8 +57,9 @@ from edgecv.quantize.onnx_export import write_qdq_onnx  # noqa: E402
 from edgecv.quantize.onnx_graph import ort_fusion  # noqa: E402
 from edgecv.quantize.schemes import ORT_CPU  # noqa: E402
 from edgecv.runtime import OrtRunner  # noqa: E402
-from edgecv.stages.quantize import QuantizeParams  # noqa: E402
+from edgecv.stages.quantize import QuantizeParams, QuantParity  # noqa: E402
 from edgecv.validate.int8_speed import float_cause  # noqa: E402
+from edgecv.validate.parity import compare_outputs  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 ARCHS = {"user_cnn": "tests.families.user_models:factory"}
@@ -65,6 +70,8 @@ DEFAULT = [f"{m}@32" for m in AT_32] + [f"{m}@224" for m in AT_224]
 BAR = {"mobilenet_v3_large@224": 1.3, "efficientnet_b0@224": 1.3}
 """The issue's bar: INT8 >= 1.3x FP32 at batch 1 and 32, top-1 agreement with the fake-quantized model >= 0.98."""
 MIN_AGREEMENT = 0.98
+PARITY = QuantParity()
+"""The quantize stage's INT8 parity criteria as shipped: its ``min_margin`` decides which samples are confident."""
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
@@ -153,12 +160,24 @@ def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
             "reference_top2_gap": round(float(np.median(top2[:, 1] - top2[:, 0]) / max(float(b.std()), 1e-30)), 4)}
 
 
-def noise_floor(model: nn.Module, images: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+def margin_aware(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    """Top-1 agreement on the confident samples only, judged as the quantize stage's parity judges an INT8 export
+    (``compare_outputs`` with ``QuantParity``'s default ``min_margin``: the reference's top-2 margin at least
+    ``min_margin`` x its logit scale), and how many samples count (``top1_agreement`` None when none does)."""
+    result = compare_outputs(reference, candidate, PARITY)
+    agree = result.confident_top1_agreement
+    return {"top1_agreement": None if agree is None else round(agree, 4), "confident_samples": result.confident_samples,
+            "samples": result.samples, "confident_fraction": round(result.confident_samples / result.samples, 4),
+            "min_margin": PARITY.min_margin, "logit_scale": round(float(result.logit_scale or 0.0), 5)}
+
+
+def noise_floor(model: nn.Module, images: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
     """The fake-quantized model against itself on the images plus 1e-4 Gaussian noise: how far rounding flips alone
     move its outputs. A random-weight quantized net is chaotic (a flipped rounding step propagates), so its INT8
-    agreement can be no better than this; trained weights are not."""
-    noisy = images + np.random.default_rng(0).normal(0, 1e-4, images.shape).astype(np.float32)
-    return agreement(logits_torch(model, noisy), reference)
+    agreement can be no better than this; trained weights are not. ``confident``: the same on the confident samples
+    (the reference decides which, so they are the samples the INT8 export's margin-aware agreement counts)."""
+    noisy = logits_torch(model, images + np.random.default_rng(0).normal(0, 1e-4, images.shape).astype(np.float32))
+    return {**agreement(noisy, reference), "confident": margin_aware(reference, noisy)}
 
 
 def measure(key: str, train: Any, val: Any, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
@@ -200,7 +219,7 @@ def measure(key: str, train: Any, val: Any, args: argparse.Namespace, folder: Pa
         if min(speedup.values()) <= 1.0:
             row["cause"] = float_cause(path)[0]
         if name == "int8":
-            row["vs_fake_quant"] = agreement(int8, fq)
+            row["vs_fake_quant"] = {**agreement(int8, fq), "confident": margin_aware(fq, int8)}
             row["vs_fp32"] = agreement(int8, fp32)
             row["fake_quant_noise_floor"] = noise_floor(fake, images, fq)
         variants[name] = row
@@ -222,9 +241,30 @@ def acceptance(key: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
         out += [{"check": f"INT8 >= {BAR[key]}x FP32 at batch {b}", "pass": me["speedup"][b] >= BAR[key],
                  "measured": f"{me['speedup'][b]:.2f}x"} for b in ("1", "32")]
         agree = me["vs_fake_quant"]["top1_agreement"]
-        out.append({"check": f"top-1 agreement with the fake-quantized model >= {MIN_AGREEMENT}",
-                    "pass": agree >= MIN_AGREEMENT, "measured": f"{agree:.4f}"})
+        floor = me["fake_quant_noise_floor"]
+        out.append({"check": f"plain top-1 agreement with the fake-quantized model, all samples, >= {MIN_AGREEMENT}",
+                    "pass": agree >= MIN_AGREEMENT,
+                    "measured": f"{agree:.4f}; noise floor {floor['top1_agreement']:.4f}"})
+        sure, sure_floor = me["vs_fake_quant"]["confident"], floor["confident"]
+        agree = sure["top1_agreement"]
+        out.append({
+            "check": f"margin-aware top-1 agreement with the fake-quantized model >= {MIN_AGREEMENT}, on the confident "
+            f"samples (its top-2 margin >= {sure['min_margin']:g}x the logit scale: quantize.parity's rule)",
+            "pass": agree is not None and agree >= MIN_AGREEMENT,
+            "measured": (f"{agree:.4f}" if agree is not None else "no confident sample") + f" on "
+            f"{sure['confident_samples']}/{sure['samples']} samples; noise floor on the same samples "
+            + (f"{sure_floor['top1_agreement']:.4f}" if sure_floor["top1_agreement"] is not None else "–"),
+        })
     return out
+
+
+def _confident(result: dict[str, Any] | None) -> str:
+    """``0.990 (62/200)``: margin-aware agreement and the samples it counts; ``–`` for rows measured before it."""
+    sure = (result or {}).get("confident")
+    if not sure:
+        return "–"
+    agree = "none" if sure["top1_agreement"] is None else f"{sure['top1_agreement']:.3f}"
+    return f"{agree} ({sure['confident_samples']}/{sure['samples']})"
 
 
 def _spread(row: dict[str, Any], batch: str) -> str:
@@ -242,11 +282,15 @@ def markdown(results: dict[str, Any]) -> str:
         "Random weights with realistic BatchNorm statistics. Agreement = top-1 agreement on CIFAR-10 val images "
         "(logits near flat: gap = median top-2 gap / logit std of the reference; the noise column is the "
         "fake-quantized model against itself on inputs plus 1e-4 noise: the agreement rounding flips alone allow). "
+        f"Margin-aware = the same agreements on the confident samples only (fake-quantized top-2 margin >= "
+        f"{PARITY.min_margin:g}x its logit scale: the quantize stage's parity rule and default; in brackets how many "
+        "of the images count; the noise floor counts the same images; – = row measured before this column). "
         "convs fused = QLinearConv / Conv "
         "in the graph ONNX Runtime executes. *before* = the scheme before issue 10 (no conv-output quantizers).", "",
         "| model | input | INT8 batch 1 | INT8 batch 32 | before: b1 / b32 | size | convs fused (before) "
-        "| agree vs fake-quant (gap) | fake-quant vs itself + 1e-4 noise | agree vs FP32 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| agree vs fake-quant (gap) | fake-quant vs itself + 1e-4 noise "
+        "| margin-aware: agree vs fake-quant (confident) / noise floor | agree vs FP32 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes = []
     for key, m in results["models"].items():
@@ -258,7 +302,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {m['model']} | {m['input'][1]}x{m['input'][2]} | {_spread(me, '1')} | "
                      f"{_spread(me, '32')} | {before} | {me['size_ratio']:.2f}x smaller | {fused} | "
                      f"{fq['top1_agreement']:.3f} (cos {fq['mean_cosine']:.3f}, gap {fq['reference_top2_gap']:.2f}) | "
-                     f"{floor_text} | {fp['top1_agreement']:.3f} |")
+                     f"{floor_text} | {_confident(fq)} / {_confident(floor)} | {fp['top1_agreement']:.3f} |")
         if "cause" in me:
             notes.append(f"- {key}: INT8 not faster at every batch size: {me['cause']}.")
     lines += ["", "## When INT8 is not faster", "", *(notes or ["- none"])]
@@ -329,7 +373,9 @@ def main() -> None:
         atomic_write_text(RESULTS / "families_int8.md", markdown(results))
         me = entry["variants"]["int8"]
         log(f"  {key}: {me['speedup']['1']:.2f}x / {me['speedup']['32']:.2f}x, fused {me['qlinear_convs']}/"
-            f"{me['convs']}, agreement {me['vs_fake_quant']['top1_agreement']:.3f} ({entry['seconds']:.0f}s)")
+            f"{me['convs']}, agreement {me['vs_fake_quant']['top1_agreement']:.3f}, margin-aware "
+            f"{_confident(me['vs_fake_quant'])} / noise {_confident(me['fake_quant_noise_floor'])} "
+            f"({entry['seconds']:.0f}s)")
     print(markdown(results))
 
 
