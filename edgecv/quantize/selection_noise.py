@@ -9,10 +9,11 @@ half its width is larger than the budget, the quantize stage warns that the spli
 
 Example::
 
-    reference = per_image_outputs(Path("fp32.onnx"), loader_of_one, threads=2)
+    reference = Scorer(task, labels, per_image_outputs(Path("fp32.onnx"), loader_of_one, threads=2))
     candidate = per_image_outputs(Path("int8.onnx"), loader_of_one, threads=2)
     paired_bootstrap_drop(task, labels, reference, candidate, Budget(0.5))
-    # {"drop": 1.01, "interval90": [0.12, 1.93], "half_width": 0.9, "images": 55, "resamples": 200}
+    # FastestDet's all-INT8 CPU-scheme file on COCO128's 55 selection images (200 resamples):
+    # {"drop": 1.01, "interval90": [0.16, 2.34], "half_width": 1.09, "images": 55, "resamples": 200}
 """
 
 from __future__ import annotations
@@ -52,24 +53,49 @@ def per_image_outputs(path: Path, loader: Any, threads: int | None) -> PerImage:
     return result
 
 
-def _score(task: Task, labels: list[str], per: PerImage, picks: np.ndarray) -> float:
-    evaluator = task.evaluator(labels)
-    for index in picks:
-        evaluator.update(per.outputs[index], per.targets[index])
-    return float(task.metric.value(evaluator.compute()) or 0.0)
+class Scorer:
+    """The metric on any resample of one model's images; each image is decoded once when the task's evaluator can
+    select updates (``Evaluator.resampled``), else the resample is fed to a fresh evaluator. Scores are kept, so
+    the FP32 reference is scored once for every scheme's bootstrap (same seed, same resamples)."""
+
+    def __init__(self, task: Task, labels: list[str], per: PerImage) -> None:
+        self.task, self.labels, self.per = task, labels, per
+        self.full = task.evaluator(labels)
+        for outputs, targets in zip(per.outputs, per.targets, strict=True):
+            self.full.update(outputs, targets)
+        self.scores: dict[bytes, float] = {}
+
+    def __len__(self) -> int:
+        return len(self.per.targets)
+
+    def __call__(self, picks: np.ndarray) -> float:
+        key = picks.tobytes()
+        if key not in self.scores:
+            self.scores[key] = self._score(picks)
+        return self.scores[key]
+
+    def _score(self, picks: np.ndarray) -> float:
+        evaluator = self.full.resampled([int(i) for i in picks])
+        if evaluator is None:
+            evaluator = self.task.evaluator(self.labels)
+            for index in picks:
+                evaluator.update(self.per.outputs[index], self.per.targets[index])
+        return float(self.task.metric.value(evaluator.compute()) or 0.0)
 
 
-def paired_bootstrap_drop(task: Task, labels: list[str], reference: PerImage, candidate: PerImage, budget: Budget,
-                          resamples: int = 200, seed: int = 0) -> dict[str, Any]:
+def paired_bootstrap_drop(task: Task, labels: list[str], reference: PerImage | Scorer, candidate: PerImage,
+                          budget: Budget, resamples: int = 100, seed: int = 0) -> dict[str, Any]:
     """The candidate's drop from the reference on all images, and its 5th-95th percentile over resamples."""
-    count = len(reference.targets)
+    ours = reference if isinstance(reference, Scorer) else Scorer(task, labels, reference)
+    theirs = Scorer(task, labels, candidate)
+    count = len(ours)
     every = np.arange(count)
-    drop = budget.drop(_score(task, labels, reference, every), _score(task, labels, candidate, every))
+    drop = budget.drop(ours(every), theirs(every))
     rng = np.random.default_rng(seed)
     drops = []
     for _ in range(resamples):
         picks = rng.integers(0, count, count)
-        drops.append(budget.drop(_score(task, labels, reference, picks), _score(task, labels, candidate, picks)))
+        drops.append(budget.drop(ours(picks), theirs(picks)))
     low, high = (float(v) for v in np.percentile(drops, [5, 95]))
     return {"drop": round(drop, 3), "interval90": [round(low, 3), round(high, 3)],
             "half_width": round((high - low) / 2, 3), "images": count, "resamples": resamples}

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from edgecv.quantize.layers import Layer
     from edgecv.quantize.nncf_ptq import Calibration
     from edgecv.quantize.schemes import ArtifactPlan, Scheme
-    from edgecv.quantize.selection_noise import PerImage
+    from edgecv.quantize.selection_noise import Scorer
     from edgecv.quantize.sensitivity import LayerSensitivity
     from edgecv.quantize.trial_graph import TrialGraph
     from edgecv.stages.base import CurrentModel, RunContext
@@ -423,7 +423,7 @@ class _AccuracyControl:
         reference = export_onnx(ctx.task.export_module(prepared), spec, self.trials / "fp32.onnx",
                                 opset=quantized_opset(ctx))
         self.reference = score_onnx(ctx, reference, self.loader)
-        self._fp32_per_image: PerImage | None = None
+        self._fp32_scorer: Scorer | None = None
         ranking_set = ctx.subset(ctx.splits.train, params.ranking_samples)
         self.images = torch.cat([x for x, _ in ctx.loader(ranking_set, batch)])
         info(f"  accuracy control: FP32 {self.metric.label} {self.metric.show(self.reference)} on {count} "
@@ -536,17 +536,18 @@ class _AccuracyControl:
     def _selection_noise(self, chosen: Path) -> dict[str, Any] | None:
         """The chosen file's drop on the selection images with its paired-bootstrap interval (None when the split
         is too large to resample, or the file is not on disk)."""
-        from edgecv.quantize.selection_noise import MAX_IMAGES, paired_bootstrap_drop, per_image_outputs
+        from edgecv.quantize.selection_noise import MAX_IMAGES, Scorer, paired_bootstrap_drop, per_image_outputs
 
         if not chosen.is_file() or len(self.selection) > MAX_IMAGES:
             return None
         threads = self.ctx.recipe.validate_.threads
         one = self.ctx.loader(self.selection, 1)
-        if self._fp32_per_image is None:
-            self._fp32_per_image = per_image_outputs(self.trials / "fp32.onnx", one, threads)
+        labels = self.ctx.splits.labels
+        if self._fp32_scorer is None:
+            fp32 = per_image_outputs(self.trials / "fp32.onnx", one, threads)
+            self._fp32_scorer = Scorer(self.ctx.task, labels, fp32)
         candidate = per_image_outputs(chosen, one, threads)
-        return paired_bootstrap_drop(self.ctx.task, self.ctx.splits.labels, self._fp32_per_image, candidate,
-                                     self.budget)
+        return paired_bootstrap_drop(self.ctx.task, labels, self._fp32_scorer, candidate, self.budget)
 
 
 def first_batch(calibration: Any) -> torch.Tensor:

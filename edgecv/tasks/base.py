@@ -20,6 +20,7 @@ Example (what a stage does with the task, whatever it is)::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -71,6 +72,11 @@ class Evaluator(ABC):
     def compute(self) -> dict[str, Any]:
         """The metrics so far: the primary metric under ``Task.metric.key``, plus details; an optional ``curves``
         entry holds small named series the report plots (detection: precision at 101 recall levels)."""
+
+    def resampled(self, picks: Sequence[int]) -> Evaluator | None:
+        """A new evaluator holding the updates ``picks`` (indices in update order, repeats allowed) without
+        recomputing them, or None when this evaluator cannot select (callers then update a fresh one again)."""
+        return None
 
 
 class SampleDrawer(ABC):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from edgecv.quantize.accuracy_control import Budget
@@ -47,3 +48,18 @@ def test_identical_outputs_give_a_zero_width_interval_and_no_warning() -> None:
     noise = paired_bootstrap_drop(get_task("classification"), LABELS, same, same, Budget(0.5), resamples=50)
     assert noise["drop"] == 0.0 and noise["interval90"] == [0.0, 0.0]
     assert noise_warning(noise, Budget(0.5), "tensorrt") is None
+
+
+def test_an_evaluator_that_cannot_select_gives_the_same_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgecv.tasks.classification.task import ClassificationEvaluator
+
+    rng = np.random.default_rng(2)
+    truth = rng.integers(0, 4, 30)
+    reference, candidate = truth.copy(), truth.copy()
+    candidate[:6] = (truth[:6] + 1) % 4
+    task = get_task("classification")
+    args = (task, LABELS, _per_image(reference, truth), _per_image(candidate, truth), Budget(1.0))
+    selected = paired_bootstrap_drop(*args, resamples=40)
+    monkeypatch.setattr(ClassificationEvaluator, "resampled", lambda self, picks: None)  # the update-again path
+    assert paired_bootstrap_drop(*args, resamples=40) == selected
+    assert selected["drop"] == 20.0 and selected["half_width"] > 0

@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from edgecv.tasks.base import Evaluator, Metric, Task
@@ -58,6 +59,13 @@ class ClassificationEvaluator(Evaluator):
         metrics = ClassificationMetrics.from_logits(np.concatenate(self.logits), np.concatenate(self.targets),
                                                     self.labels)
         return metrics.model_dump()
+
+    def resampled(self, picks: Sequence[int]) -> ClassificationEvaluator:
+        """The updates of ``picks``."""
+        other = ClassificationEvaluator(self.labels)
+        other.logits = [self.logits[i] for i in picks]
+        other.targets = [self.targets[i] for i in picks]
+        return other
 
 
 class ClassificationTask(Task):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -104,3 +105,10 @@ class DetectionEvaluator(Evaluator):
 
     def compute(self) -> dict[str, Any]:
         return coco_map(self.truths, self.detections, self.labels)
+
+    def resampled(self, picks: Sequence[int]) -> DetectionEvaluator:
+        """The images of ``picks`` (one image per update), decoded once already."""
+        other = DetectionEvaluator(self.labels, self.params)
+        other.truths = [self.truths[i] for i in picks]
+        other.detections = [self.detections[i] for i in picks]
+        return other
