@@ -96,16 +96,13 @@ def _is_quantizer(node: Any) -> bool:
     return "hook__" in node.node_name and node.node_name.rsplit("/", 2)[-2].endswith("quantize")
 
 
-def _hard_swish_input(model: nn.Module, consumers: list[Any]) -> bool:
-    """Whether every node is a hard-swish/hard-sigmoid or an op of an ``Int8Hardswish``/``Int8Hardsigmoid``."""
+def _hard_swish_input(modules: dict[str, nn.Module], consumers: list[Any]) -> bool:
+    """Whether every node is a hard-swish/hard-sigmoid or an op of an ``Int8Hardswish``/``Int8Hardsigmoid``
+    (``modules``: the module that ran each op, :func:`edgecv.quantize.op_modules.traced_graph`)."""
     for node in consumers:
         if _op(node).rstrip("_") in ("hardswish", "hardsigmoid"):
             continue
-        scope = node.node_name.rsplit("/", 2)[0].replace("/", ".")
-        try:
-            if not isinstance(model.get_submodule(scope), Int8Hardswish | Int8Hardsigmoid):
-                return False
-        except AttributeError:
+        if not isinstance(modules.get(node.node_name), Int8Hardswish | Int8Hardsigmoid):
             return False
     return bool(consumers)
 
@@ -122,16 +119,16 @@ def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tu
     gate needs no quantizer of its own when that conv's range is aligned: ``aligned_hard_sigmoid_range``), None
     for the others.
     """
-    from nncf.torch.function_hook.nncf_graph.nncf_graph_builder import build_nncf_graph
     from nncf.torch.graph import operator_metatypes as om
 
     from edgecv.quantize.nncf_ptq import quantizers
+    from edgecv.quantize.op_modules import traced_graph
 
     convs = (om.PTConv1dMetatype, om.PTConv2dMetatype, om.PTConv3dMetatype, om.PTDepthwiseConv1dSubtype,
              om.PTDepthwiseConv2dSubtype, om.PTDepthwiseConv3dSubtype)
     weighted = (*convs, om.PTLinearMetatype, om.PTMatMulMetatype)
     hooked = set(quantizers(model))
-    graph = build_nncf_graph(model, example)
+    graph, modules = traced_graph(model, example)
     found: dict[str, tuple[float, float, bool, str | None]] = {}
     for node in graph.get_all_nodes():
         consumers = graph.get_next_nodes(node)
@@ -140,8 +137,8 @@ def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tu
         op = _op(node).rstrip("_")
         if op in FIXED_RANGES:  # a gate or hard-swish's ReLU6 (x * gate, relu6(...) / 6), not a model output
             gate = consumers and all(_op(n).startswith(("mul", "div", "truediv")) for n in consumers)
-            if gate and (op not in ("relu6", "hardtanh") or _hard_swish_input(model, [node])):  # (0, 6): ours only
-                found[node.node_name] = (*FIXED_RANGES[op], True, _gate_source(model, graph, node))
+            if gate and (op not in ("relu6", "hardtanh") or _hard_swish_input(modules, [node])):  # (0, 6): ours only
+                found[node.node_name] = (*FIXED_RANGES[op], True, _gate_source(modules, graph, node))
             continue
         if node.metatype not in convs or not _weight_quantized(node, hooked):
             continue
@@ -152,7 +149,7 @@ def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tu
             continue
         if any(n.metatype in weighted and not _weight_quantized(n, hooked) for n in nexts):
             continue  # it feeds a layer kept float (accuracy control, an ignored scope): its input stays float too
-        found[node.node_name] = (HARD_SIGMOID_FLOOR if _hard_swish_input(model, consumers) else -math.inf, math.inf,
+        found[node.node_name] = (HARD_SIGMOID_FLOOR if _hard_swish_input(modules, consumers) else -math.inf, math.inf,
                                  False, None)
     for name, (low, high, fixed, source) in found.items():  # a gate's source counts only if quantized here
         if source is not None and (source not in found or found[source][0] != HARD_SIGMOID_FLOOR):
@@ -160,16 +157,13 @@ def unquantized_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, tu
     return found
 
 
-def _gate_source(model: nn.Module, graph: Any, relu6: Any) -> str | None:
+def _gate_source(modules: dict[str, nn.Module], graph: Any, relu6: Any) -> str | None:
     """The op feeding ``x + 3`` in the ``relu6(x + 3)`` of an ``Int8Hardswish``, if there is one.
 
     Only hard-swish: a hard-sigmoid's gate (squeeze-excitation) gets NNCF's own [0, 1] quantizer, which the
     [0, 6] grid divided by 6 matches (ONNX Runtime drops that DQ -> Q pair), an aligned input's grid does not.
     """
-    try:
-        if not isinstance(model.get_submodule(relu6.node_name.rsplit("/", 2)[0].replace("/", ".")), Int8Hardswish):
-            return None
-    except AttributeError:
+    if not isinstance(modules.get(relu6.node_name), Int8Hardswish):
         return None
     adds = graph.get_previous_nodes(relu6)
     if len(adds) != 1 or not _op(adds[0]).startswith("add"):
