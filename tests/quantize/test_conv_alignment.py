@@ -11,10 +11,10 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from edgecv.artifacts import InputSpec
-from edgecv.quantize.nncf_ptq import Calibration
 from edgecv.quantize.output_quantizers import aligned_hard_sigmoid_range
 from edgecv.quantize.qdq_rewrites import integer_hard_sigmoid
 from tests.quantize.test_int8_fusion import TinyMobileNetV3
+from tests.quantize.tiny_models import cpu_scheme_fake_quant
 
 Exports = tuple[Path, Path, np.ndarray]
 
@@ -30,24 +30,11 @@ def _infer(path: Path, images: np.ndarray) -> np.ndarray:
 def exports(tmp_path_factory: pytest.TempPathFactory) -> Exports:
     """A MobileNetV3 block with a 24-channel depthwise conv (not a multiple of 16) and a 6-channel squeeze (not a
     multiple of 4), exported with the channel regions widened and without (Pad/Slice around the convs)."""
-    import nncf
-
     from edgecv.quantize import onnx_export
-    from edgecv.quantize.bn_fold import fold_batchnorm
-    from edgecv.quantize.nncf_ptq import quantize_ptq
-    from edgecv.quantize.schemes import ORT_CPU
-    from edgecv.stages.quantize import QuantizeParams
 
     torch.manual_seed(0)
-    model = TinyMobileNetV3(width=24, squeeze=6)
     images = torch.rand(64, 3, 32, 32) * 2 - 1
-    with torch.no_grad():
-        model.train()
-        model(images)
-    model.eval()
-    batches = list(images.split(32))
-    fake = quantize_ptq(fold_batchnorm(model)[0], ORT_CPU, Calibration(nncf.Dataset(batches), 2, 64),
-                        QuantizeParams(type="quantize"), [])
+    fake = cpu_scheme_fake_quant(TinyMobileNetV3(width=24, squeeze=6), images)
     folder = tmp_path_factory.mktemp("alignment")
     widened, padded = folder / "widened.onnx", folder / "padded.onnx"
     onnx_export.write_qdq_onnx(fake, InputSpec(shape=(3, 32, 32)), widened, opset=17, int8_weights=True)

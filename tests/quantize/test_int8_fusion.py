@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from edgecv.artifacts import InputSpec
-from edgecv.quantize.nncf_ptq import Calibration
 from edgecv.quantize.onnx_graph import ort_fusion
 
 
@@ -45,25 +44,15 @@ Quantized = tuple[Path, torch.Tensor, nn.Module, nn.Module]
 @pytest.fixture(scope="module")
 def quantized(tmp_path_factory: pytest.TempPathFactory) -> Quantized:
     """The CPU-scheme INT8 ONNX (the quantize stage's calls), the images, the FP32 and the fake-quantized model."""
-    import nncf
-
-    from edgecv.quantize.bn_fold import fold_batchnorm
-    from edgecv.quantize.nncf_ptq import quantize_ptq, strip_quantized
+    from edgecv.quantize.nncf_ptq import strip_quantized
     from edgecv.quantize.onnx_export import write_qdq_onnx
-    from edgecv.quantize.schemes import ORT_CPU
-    from edgecv.stages.quantize import QuantizeParams
+    from tests.quantize.tiny_models import cpu_scheme_fake_quant
 
     torch.manual_seed(0)
     model = TinyMobileNetV3()
     images = torch.rand(96, 3, 32, 32) * 2 - 1
-    with torch.no_grad():  # realistic BatchNorm statistics: train-mode passes, then eval
-        model.train()
-        model(images)
-    model.eval()
-    batches = list(images.split(32))
-    calibration = Calibration(nncf.Dataset(batches), len(batches), len(images))
+    fake = cpu_scheme_fake_quant(model, images)
     path = tmp_path_factory.mktemp("fusion") / "int8.onnx"
-    fake = quantize_ptq(fold_batchnorm(model)[0], ORT_CPU, calibration, QuantizeParams(type="quantize"), [])
     write_qdq_onnx(fake, InputSpec(shape=(3, 32, 32)), path, opset=17, int8_weights=True)
     return path, images, model, strip_quantized(fake, images[:1])
 

@@ -3,17 +3,16 @@ CPU scheme's hard-swish rewrite still runs in INT8 there."""
 
 from __future__ import annotations
 
-import nncf
 import pytest
 import torch
 from torch import nn
 
 from edgecv.artifacts import InputSpec
-from edgecv.quantize.nncf_ptq import Calibration
 from edgecv.quantize.onnx_graph import ort_fusion
 from edgecv.quantize.op_modules import traced_graph
 from edgecv.quantize.output_quantizers import Int8Hardswish, int8_activations
 from tests.quantize.test_int8_fusion import TinyMobileNetV3
+from tests.quantize.tiny_models import cpu_scheme_fake_quant
 
 
 class GrandchildCalls(nn.Module):
@@ -46,22 +45,11 @@ def test_ops_map_to_the_module_that_ran_them() -> None:
 def test_hard_swish_runs_in_int8_however_the_blocks_are_called(tmp_path, grandchild_calls: bool) -> None:
     """Before, with grandchild calls every hard-swish stayed float (DQ -> Add -> Clip -> Div -> Mul -> Q): the
     SSDLite INT8 file ran at 0.60x its FP32 model's speed at batch 1."""
-    from edgecv.quantize.bn_fold import fold_batchnorm
-    from edgecv.quantize.nncf_ptq import quantize_ptq
     from edgecv.quantize.onnx_export import write_qdq_onnx
-    from edgecv.quantize.schemes import ORT_CPU
-    from edgecv.stages.quantize import QuantizeParams
 
     torch.manual_seed(0)
     model = GrandchildCalls() if grandchild_calls else TinyMobileNetV3()
-    images = torch.rand(64, 3, 32, 32) * 2 - 1
-    with torch.no_grad():
-        model.train()
-        model(images)
-    model.eval()
-    batches = list(images.split(32))
-    calibration = Calibration(nncf.Dataset(batches), len(batches), len(images))
-    fake = quantize_ptq(fold_batchnorm(model)[0], ORT_CPU, calibration, QuantizeParams(type="quantize"), [])
+    fake = cpu_scheme_fake_quant(model, torch.rand(64, 3, 32, 32) * 2 - 1)
     path = tmp_path / "int8.onnx"
     write_qdq_onnx(fake, InputSpec(shape=(3, 32, 32)), path, opset=17, int8_weights=True)
     fusion = ort_fusion(path)

@@ -59,3 +59,23 @@ def make_outlier(model: TinyResNet, factor: float = 1000.0) -> None:
     block.bn1.weight[0] *= factor
     block.bn1.bias[0] *= factor
     block.conv2.weight[:, 0] /= factor
+
+
+def cpu_scheme_fake_quant(model: nn.Module, images: torch.Tensor) -> nn.Module:
+    """``model`` with realistic BatchNorm statistics (one train-mode pass over ``images``, then eval), BatchNorm
+    folded and NNCF-quantized in the ONNX Runtime CPU scheme on ``images`` in batches of 32: the quantize stage's
+    calls, for tests that export the INT8 ONNX themselves."""
+    import nncf
+
+    from edgecv.quantize.bn_fold import fold_batchnorm
+    from edgecv.quantize.nncf_ptq import Calibration, quantize_ptq
+    from edgecv.quantize.schemes import ORT_CPU
+    from edgecv.stages.quantize import QuantizeParams
+
+    with torch.no_grad():
+        model.train()
+        model(images)
+    model.eval()
+    batches = list(images.split(32))
+    calibration = Calibration(nncf.Dataset(batches), len(batches), len(images))
+    return quantize_ptq(fold_batchnorm(model)[0], ORT_CPU, calibration, QuantizeParams(type="quantize"), [])
