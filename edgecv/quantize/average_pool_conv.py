@@ -29,13 +29,15 @@ def _attributes(node: onnx.NodeProto) -> dict[str, object]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _channels(model: onnx.ModelProto, name: str) -> int | None:
+def _channel_counts(model: onnx.ModelProto) -> dict[str, int]:
+    """Tensor name -> its channel count, for the rank-4 tensors whose channel dimension shape inference knows."""
     inferred = shape_inference.infer_shapes(model)
+    counts = {}
     for value in [*inferred.graph.value_info, *inferred.graph.input]:
-        if value.name == name:
-            dims = value.type.tensor_type.shape.dim
-            return dims[1].dim_value if len(dims) == 4 and dims[1].dim_value > 0 else None
-    return None
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) == 4 and dims[1].dim_value > 0:
+            counts[value.name] = dims[1].dim_value
+    return counts
 
 
 def _convertible(pool: onnx.NodeProto) -> bool:
@@ -55,13 +57,15 @@ def average_pool_as_depthwise_conv(model: onnx.ModelProto) -> int:
         for name in node.input:
             readers.setdefault(name, []).append(node)
     changed = 0
+    counts: dict[str, int] | None = None  # shape inference once, and only for a graph with a pool to convert
     for pool in [n for n in graph.node if n.op_type == "AveragePool" and n.domain in ("", "ai.onnx")]:
         source = producers.get(pool.input[0])
         after = readers.get(pool.output[0], [])
         if (source is None or source.op_type != "DequantizeLinear" or not after
                 or any(r.op_type != "QuantizeLinear" for r in after) or not _convertible(pool)):
             continue
-        channels = _channels(model, pool.input[0])
+        counts = _channel_counts(model) if counts is None else counts
+        channels = counts.get(pool.input[0])
         if channels is None:
             continue
         attributes = _attributes(pool)
