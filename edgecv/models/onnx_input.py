@@ -223,9 +223,9 @@ def prepare_onnx_model(recipe: Recipe, devices: list[DeviceProfile], num_classes
     opset = export_opset(recipe, devices)
     converted = convert_opset(model, opset, section.onnx)
     if recipe.export.simplify:
-        import onnxslim
+        from edgecv.export.onnx import simplify_onnx
 
-        converted = onnxslim.slim(converted)
+        converted = simplify_onnx(converted)
     adapted = get_task(recipe.task).adapt_onnx(copy.deepcopy(converted), info, section, num_classes)
     check_runtimes(adapted, devices, section.onnx)
     return PreparedOnnx(adapted, info, opset, model, converted)
