@@ -100,6 +100,11 @@ class QuantizeParams(StrictModel):
         description="Activation range estimator (NNCF's sets): auto = the scheme's (minmax for onnxruntime-cpu, "
         "histogram for tensorrt); default = NNCF's own (mean of per-batch min/max)",
     )
+    weight_range: Literal["auto", "full", "half"] = Field(
+        "auto", description="int8 weights on the full range or half of it (7 bits: ONNX Runtime's reduce_range); "
+        "auto = half for the onnxruntime-cpu scheme on an x86 CPU without VNNI, whose int8 kernels saturate "
+        "(edgecv.quantize.cpu_isa), else full"
+    )
     bias_correction: Literal["fast", "none"] = Field(
         "fast", description="NNCF fast bias correction after quantizing, or none (NNCF's torch backend has no full one)"
     )
@@ -319,7 +324,7 @@ class QuantizeStage(Stage):
         key: str, setup: tuple[Calibration, list[Layer], _AccuracyControl | None], outputs: list[ModelArtifact],
         metrics: dict[str, Any], warnings: list[str],
     ) -> None:
-        from edgecv.quantize.nncf_ptq import quantize_ptq, range_estimator
+        from edgecv.quantize.nncf_ptq import quantize_ptq, range_estimator, weight_range
         from edgecv.quantize.onnx_export import export_quantized
 
         p = self.params
@@ -328,7 +333,8 @@ class QuantizeStage(Stage):
             assert plan.scheme is not None
             info(f"  scheme {plan.scheme.name} for {', '.join(plan.targets)}")
             quantized = quantize_ptq(prepared, plan.scheme, calibration, p, [x.node for x in ignored])
-            scheme_metrics: dict[str, Any] = {"range_estimator": range_estimator(plan.scheme, p)}
+            scheme_metrics: dict[str, Any] = {"range_estimator": range_estimator(plan.scheme, p),
+                                              "weight_range": weight_range(plan.scheme, p)}
             if p.method == "qat":
                 from edgecv import distributed
                 from edgecv.quantize.qat import QatRebuild

@@ -14,16 +14,17 @@ from tests.quantize.tiny_models import make_outlier
 def test_the_outlier_layer_ranks_first_and_stays_float_until_the_budget_holds(tiny: Tiny) -> None:
     model = copy.deepcopy(tiny.current.module)
     make_outlier(model)  # same float function; block1.conv2's input is now hopeless for per-tensor INT8
-    result = tiny.run("ac", module=model, max_accuracy_drop=3.0)
+    # half-range weights: the same integers on every CPU (full-range int8 saturates on x86 without VNNI)
+    result = tiny.run("ac", module=model, max_accuracy_drop=4.0, weight_range="half")
     control = result.metrics["schemes"][0]["accuracy_control"]
     trials = {t["float_layers"]: t for t in control["trials"]}
-    assert not trials[0]["met"] and trials[0]["drop"] > 3.0  # all-INT8 loses far more than the budget
+    assert not trials[0]["met"] and trials[0]["drop"] > 4.0  # all-INT8 loses far more than the budget
     assert control["ranking"][0]["name"] == "block1.conv2" and control["ranking"][0]["kept_float"]
     assert control["ranking"][0]["score"] > 10 * max(r["score"] for r in control["ranking"][1:])
     # the outlier layer goes back to float first; a second layer may follow when the drop sits near the budget
     kept = control["float_layers"]
     assert control["met"] and kept[0] == "block1.conv2" and len(kept) <= 2
-    assert trials[len(kept)]["met"] and trials[len(kept)]["drop"] <= 3.0
+    assert trials[len(kept)]["met"] and trials[len(kept)]["drop"] <= 4.0
     assert trials[1]["drop"] < trials[0]["drop"]  # keeping the outlier in float is what helps
     artifact = result.outputs[0]
     assert artifact.precision == "mixed"

@@ -127,7 +127,8 @@ def test_an_int32_gemm_bias_lets_onnx_runtime_fuse_qgemm(tmp_path) -> None:
     from edgecv.quantize.qdq_rewrites import quantize_gemm_bias
 
     rng = np.random.default_rng(3)
-    weight = rng.integers(-127, 128, (10, 64)).astype(np.int8)
+    # 7-bit weights: full-range ones saturate ONNX Runtime's u8s8 kernels on x86 without VNNI (edgecv.quantize.cpu_isa)
+    weight = rng.integers(-64, 64, (10, 64)).astype(np.int8)
     inits = [
         numpy_helper.from_array(np.array(0.02, np.float32), "a_scale"),
         numpy_helper.from_array(np.array(0, np.uint8), "a_zp"),
