@@ -27,8 +27,11 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Repor
     """A finished tiny run with a quantize stage, made with one torch thread (two before it)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
+    # a near-chance tiny model on 32 parity images: one flipped image moves top-1 by 3.1 points, so the top-1 bound
+    # allows two (the test is about what --resume reruns, not about INT8 accuracy)
     recipe = write_recipe(
-        tmp_path_factory.mktemp("fingerprints"), stages=[{"type": "quantize"}], data={"calibration_size": 32},
+        tmp_path_factory.mktemp("fingerprints"), stages=[{"type": "quantize", "parity": {"max_top1_diff": 6.5}}],
+        data={"calibration_size": 32},
         threads={"torch": 1}, validate={"devices": ["host-cpu"], "batch_sizes": [1], "warmup": 1, "runs": 3},
     )
     yield recipe, compress(recipe)
