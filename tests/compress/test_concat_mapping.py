@@ -120,3 +120,10 @@ def test_shared_espnet_prunes_with_decoder_whole() -> None:
     assert net(torch.zeros(1, *shape)).shape == (1, 12, *shape[1:])
     assert net.net.classifier.out_channels == net.net.level3_C.conv.out_channels == 12
     assert count_macs(net, shape) < 0.8 * before
+
+
+def test_head_modules_keep_the_class_space_decoder_only() -> None:
+    """The decoder from the first class-wide conv stays whole; an encoder conv narrower than the classes prunes."""
+    net = SegmentationNet(TinyESPNet(classes=20, width=16))
+    names = {name for name, m in net.named_modules() if m in head_modules(net)}
+    assert names == {"net.project", "net.up", "net.classifier"}  # block.d1/d2 (8 wide) are not among them
