@@ -8,7 +8,8 @@ Reads a finished run of ``recipes/camvid-espnet-prune-kd-int8.yaml`` and measure
 - ``pruned-kd-int8``: its INT8 file in the ONNX Runtime CPU scheme.
 
 Per file: MACs and parameters (of the torch model it came from), ONNX size, mIoU on the 101 reported val frames
-through ONNX Runtime (decides nothing), and ONNX Runtime CPU p50 at batch 1 with the speed-up over the original
+through ONNX Runtime (decides nothing; the run's validate stage measured it for its own artifacts, this bench for
+the pruned export unless ``--reevaluate``), and ONNX Runtime CPU p50 at batch 1 with the speed-up over the original
 taken within each rotated round (DESIGN: timing on 2 cores; ``compress_cifar10.time_rounds``).
 
     EDGECV_SHARED=/path/to/shared .venv/bin/python bench/segmentation_espnet_prune.py --run runs/<name>/<id>
@@ -70,21 +71,40 @@ def files(run: Path, report: dict[str, Any], folder: Path, spec: Any) -> tuple[d
     return paths, {"pruned-fp32": pruned, "pruned-kd-fp32": kd, "pruned-kd-int8": kd}
 
 
+def run_miou(report: dict[str, Any], paths: dict[str, Path]) -> dict[str, float]:
+    """Val mIoU the run's validate stage measured (host-cpu, ONNX Runtime) for the files that are run artifacts."""
+    by_path = {str(path.resolve()): name for name, path in paths.items()}
+    run = Path(report["run_dir"])
+    artifacts = {a["name"]: str(run_path(run, a["path"]).resolve()) for a in report["artifacts"]}
+    found = {}
+    for row in report["validations"]:
+        name = by_path.get(artifacts.get(row["artifact"], ""))
+        if name is not None and row["device"] == "host-cpu" and row["metrics"].get("miou") is not None:
+            found[name] = round(float(row["metrics"]["miou"]), 3)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True, help="a finished run of the recipe")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--reevaluate", action="store_true", help="evaluate every file here, not only the pruned")
     args = parser.parse_args()
     report = json.loads((args.run / "report.json").read_text())
     _, splits, pre, spec, original = preflight(load_recipe(RECIPE))
     paths, models = files(args.run, report, Path(tempfile.mkdtemp(prefix="espnet-prune-")), spec)
     models["original-fp32"] = original
     val = get_task("segmentation").loader(splits.val, pre, 8)
+    validated = run_miou(report, paths)
     rows: dict[str, dict[str, Any]] = {}
     for name, path in paths.items():
         model = models[name]
         rows[name] = {"macs_g": round(count_macs(model, spec.shape) / 1e9, 4), "params": count_params(model),
-                      "size_mb": round(path.stat().st_size / 1e6, 3), **evaluate(path, val, splits.labels)}
+                      "size_mb": round(path.stat().st_size / 1e6, 3)}
+        if name in validated and not args.reevaluate:  # the run's validate stage: ONNX Runtime on the same val
+            rows[name].update(miou=validated[name], miou_source="run validate stage (ONNX Runtime)")
+        else:
+            rows[name].update(**evaluate(path, val, splits.labels), miou_source="this bench (ONNX Runtime)")
         log(f"  {name}: mIoU {rows[name]['miou']}")
     times = time_rounds(paths, spec.shape, [1], args.rounds, {1: 3.0})
     for name in paths:
