@@ -106,7 +106,9 @@ def main() -> None:
         else:
             rows[name].update(**evaluate(path, val, splits.labels), miou_source="this bench (ONNX Runtime)")
         log(f"  {name}: mIoU {rows[name]['miou']}")
-    times = time_rounds(paths, spec.shape, [1], args.rounds, {1: 3.0})
+    timed = {("fp32" if name == "original-fp32" else name): path for name, path in paths.items()}  # time_rounds' key
+    times = time_rounds(timed, spec.shape, [1], args.rounds, {1: 3.0})
+    times["original-fp32"] = times.pop("fp32")
     for name in paths:
         ratios = [f / t for f, t in zip(times["original-fp32"][1], times[name][1], strict=True)]
         rows[name].update(p50_ms_b1=round(median(times[name][1]), 3), speedup_b1=round(median(ratios), 3),
