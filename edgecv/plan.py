@@ -128,6 +128,7 @@ def check_plan(recipe: Recipe, devices: list[DeviceProfile], model: nn.Module | 
     own = arch is None or task.model_defaults(arch) is not None  # the task builds it (a detector), or no code
     entry = None if own else model_entry(arch)  # type: ignore[arg-type]
     _check_class_weights(recipe, task)
+    _check_augment(recipe, task)
     current, made_by, before = "torch", "load", []
     for step in plan_steps(recipe):
         stage = step.stage
@@ -158,3 +159,13 @@ def _check_class_weights(recipe: Recipe, task: Any) -> None:
     for key, params in training_sections(recipe):
         if params.class_weights != "none" and not task.weighs_classes:
             raise RecipeError(f"key '{key}.class_weights': the {task.name} loss takes no per-class weights; remove it")
+
+
+def _check_augment(recipe: Recipe, task: Any) -> None:
+    """``half-crop-flip`` only for segmentation: a crop smaller than the input needs a fully convolutional model."""
+    from edgecv.launch import training_sections
+
+    for key, params in training_sections(recipe):
+        if params.augment == "half-crop-flip" and task.name != "segmentation":
+            raise RecipeError(f"key '{key}.augment': half-crop-flip crops segmentation inputs and label maps "
+                              f"together; use crop or crop-flip for {task.name}")

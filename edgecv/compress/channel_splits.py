@@ -28,6 +28,7 @@ from torch import nn
 from torch_pruning.dependency.index_mapping import _FlattenIndexMapping
 from torch_pruning.dependency.node import Node
 
+from edgecv.compress.concat_mapping import ConcatRecorder, fix_concat_mappings
 from edgecv.models.pruning import customized_pruners
 
 ROOT_TYPES = (tp.ops.TORCH_CONV, tp.ops.TORCH_LINEAR, tp.ops.TORCH_LSTM)
@@ -48,8 +49,10 @@ def channel_split_layers(model: nn.Module, example: torch.Tensor, *,
 
     ``ignored``: modules already left whole (their submodules too), as the pruner will be told.
     """
-    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example,
-                                                  customized_pruners=customized_pruners(), verbose=False)
+    with ConcatRecorder() as recorder:
+        graph = tp.DependencyGraph().build_dependency(model, example_inputs=example,
+                                                      customized_pruners=customized_pruners(), verbose=False)
+    fix_concat_mappings(graph, recorder)
     if not any(splits_channels(node) for node in graph.module2node.values()):
         return []
     skip = [sub for module in ignored for sub in module.modules()]

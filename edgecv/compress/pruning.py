@@ -22,6 +22,7 @@ import torch_pruning as tp
 from torch import nn
 
 from edgecv.compress.channel_splits import channel_split_layers
+from edgecv.compress.concat_mapping import ConcatRecorder, fix_concat_mappings
 from edgecv.errors import RecipeError
 from edgecv.model_stats import count_macs, count_params
 from edgecv.models.pruning import customized_pruners
@@ -96,12 +97,14 @@ class ChannelPruner:
         steps = FINE_STEPS * steps if ratio is None else steps
         whole = [*(classifier_heads(model) if heads is None else heads), *(ignored or [])]
         self.channel_split_layers = channel_split_layers(model, example, ignored=whole)
-        self.pruner = tp.pruner.MetaPruner(
-            model, example, importance=make_importance(importance), global_pruning=global_pruning,
-            pruning_ratio=ratio if ratio is not None else max_layer_ratio, max_pruning_ratio=max_layer_ratio,
-            iterative_steps=steps, ignored_layers=[*whole, *self.channel_split_layers],
-            round_to=round_to, customized_pruners=customized_pruners(), num_heads=attention_heads(model),
-        )
+        with ConcatRecorder() as recorder:  # concat inputs Torch-Pruning's trace misses (concat_mapping)
+            self.pruner = tp.pruner.MetaPruner(
+                model, example, importance=make_importance(importance), global_pruning=global_pruning,
+                pruning_ratio=ratio if ratio is not None else max_layer_ratio, max_pruning_ratio=max_layer_ratio,
+                iterative_steps=steps, ignored_layers=[*whole, *self.channel_split_layers],
+                round_to=round_to, customized_pruners=customized_pruners(), num_heads=attention_heads(model),
+            )
+        self.fixed_concats = fix_concat_mappings(self.pruner.DG, recorder)
         self.steps_taken = 0
         self.total_steps = steps
 

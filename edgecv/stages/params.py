@@ -42,8 +42,11 @@ class TrainParams(StrictModel):
         "label-map pixels for segmentation), 'sqrt' by the square root of that; a list gives one weight per class",
     )
     batch_size: int | None = Field(None, gt=0, description="Defaults to data.batch_size")
-    augment: Literal["none", "crop", "crop-flip"] = Field(
-        "none", description="Random crop (padding 4) and horizontal flip; flips suit natural images, not digits"
+    augment: Literal["none", "crop", "crop-flip", "half-crop-flip"] = Field(
+        "none", description="Random crop (padding 4) and horizontal flip; flips suit natural images, not digits. "
+        "'half-crop-flip' (segmentation): a random crop of half the input's height and width (rounded down to a "
+        "multiple of 32), image and label map together, and a flip: a fully convolutional segmenter trains on about "
+        "a quarter of the pixels and is evaluated whole"
     )
     seed: int = 0
     amp: Literal["auto", "on", "off"] = Field("auto", description="Mixed precision; 'auto' uses it on a GPU only")

@@ -137,11 +137,31 @@ class SegmentationNet(nn.Module):
         return logits_at_input_size(self.net(images), images)
 
 
+CONVS = (nn.Conv2d, nn.ConvTranspose2d)
+
+
 def head_modules(model: nn.Module) -> list[nn.Module]:
-    """The modules producing the logits (torchvision's ``classifier``), or the last conv of a user's network."""
+    """The modules pruning keeps whole: the head producing the logits (torchvision's ``classifier``, or the last
+    conv of a user's network) and, when that head is a single layer, the class-space decoder before it.
+
+    The class-space decoder is the trailing run of convs (in module order) no wider than the class count, from the
+    first one exactly as wide as it. ESPNet's decoder projects to the classes (the encoder's classifier,
+    ``level3_C``), upsamples with class-wide ConvTransposes and concatenates and adds per-class maps; pruning those
+    channels would change what the decoder means by a class. A class-wide conv inside the encoder (ESPNet's
+    12-channel branches, 12 classes on CamVid) is not in that run and prunes as usual."""
     net = getattr(model, "net", model)
     head = getattr(net, "classifier", None)
-    if isinstance(head, nn.Module):
+    convs = [m for m in nn.Module.modules(net) if isinstance(m, CONVS)]
+    if not isinstance(head, nn.Module):
+        head = convs[-1] if convs else None
+    if head is None:
+        return []
+    if not isinstance(head, CONVS):
         return [head]
-    convs = [m for m in nn.Module.modules(net) if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
-    return convs[-1:]
+    run: list[nn.Module] = []
+    for conv in reversed([m for m in convs if m is not head]):
+        if conv.out_channels > head.out_channels:
+            break
+        run.insert(0, conv)
+    start = next((i for i, conv in enumerate(run) if conv.out_channels == head.out_channels), len(run))
+    return [head, *run[start:]]  # from the first class-wide conv: narrower encoder convs before it still prune

@@ -39,11 +39,6 @@ class SegmentationTask(Task):
     secondary_metrics = (Metric(key="pixel_accuracy", label="pixel accuracy", unit="%"),)
     weighs_classes = True
     deepstream_network_type = 2
-    unsupported_stages = {
-        "prune": "pruning (Torch-Pruning sizes a BatchNorm after a concat of two residually coupled tensors for "
-                 "one slice only: ESPNet's cat([output1, output1_0, inp2]) gives 'running_mean should contain 89 "
-                 "elements not 110')",
-    }
 
     def load_datasets(self, section: Any) -> DataSplits:
         from edgecv.tasks.segmentation.data import load_segmentation_datasets

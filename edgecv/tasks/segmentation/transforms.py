@@ -34,8 +34,29 @@ def to_inputs(image: torch.Tensor, label: torch.Tensor, pre: Preprocessing) -> t
     return to_model_input(image, pre), resize_label(label, (int(pre.size[0]), int(pre.size[1])))
 
 
+CROP_MULTIPLE = 32
+"""Crop sides are multiples of this: a network that halves its maps 5 times (and concatenates skips) needs it;
+half of CamVid's 360x480 is 180x240, which ESPNet (stride 8) cannot concatenate back, so it trains on 160x224."""
+
+
+def crop_side(side: int) -> int:
+    """Half of ``side`` rounded down to a multiple of CROP_MULTIPLE (at least that, at most ``side``)."""
+    return min(side, max(CROP_MULTIPLE, side // 2 // CROP_MULTIPLE * CROP_MULTIPLE))
+
+
+def half_crop(image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same random window of about half the height and width (crop_side) from a model input (C, H, W) and its
+    label map."""
+    h, w = label.shape[-2:]
+    ch, cw = crop_side(h), crop_side(w)
+    top, left = int(torch.randint(0, h - ch + 1, ())), int(torch.randint(0, w - cw + 1, ()))
+    window = (slice(top, top + ch), slice(left, left + cw))
+    return image[(slice(None), *window)], label[window]
+
+
 class SegmentationInputs(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """A segmentation dataset through the model's preprocessing; ``crop-flip`` flips image and label together."""
+    """A segmentation dataset through the model's preprocessing; any augment flips image and label together,
+    ``half-crop-flip`` also crops both to half the input's height and width (after resizing to the input)."""
 
     def __init__(self, dataset: Dataset[Any], pre: Preprocessing, augment: str = "none") -> None:
         self.dataset, self.pre, self.augment = dataset, pre, augment
@@ -47,7 +68,8 @@ class SegmentationInputs(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         image, label = self.dataset[index]
         if self.augment != "none" and torch.rand(()) < 0.5:
             image, label = image.flip(-1), label.flip(-1)
-        return to_inputs(image, label, self.pre)
+        image, label = to_inputs(image, label, self.pre)
+        return half_crop(image, label) if self.augment == "half-crop-flip" else (image, label)
 
 
 def segmentation_loader(

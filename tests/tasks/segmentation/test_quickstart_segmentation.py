@@ -1,5 +1,5 @@
 """Segmentation end to end, tiny: the quickstart recipe trains LR-ASPP briefly, exports, ONNX Runtime mIoU equals
-torch's; unsupported stages are refused before any work; the shared ESPNet (a user's model) loads and segments."""
+torch's; a prune stage passes preflight; the shared ESPNet (a user's model) loads and segments."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgecv.api import compress
+from edgecv.api import compress, plan_recipe
 from edgecv.errors import RecipeError
 from edgecv.recipe import load_recipe
 from tests.conftest import SHARED
@@ -37,10 +37,22 @@ def test_quickstart_segmentation_onnx_miou_equals_torch(tmp_path: Path) -> None:
     assert len(files) == 9 and all((Path(report.run_dir) / name).is_file() for name in files)
 
 
-def test_unsupported_stages_refused(tmp_path: Path) -> None:
-    with pytest.raises(RecipeError, match="not supported for segmentation yet; remove it"):
-        compress(load_recipe(RECIPE, ["stages=[{type: prune, target_macs: 0.6}]", f"output={tmp_path}"]))
-    assert not list(tmp_path.rglob("manifest.json"))  # refused before a run folder was written
+def test_prune_not_refused_for_segmentation() -> None:
+    """Pruning is no longer refused for segmentation: the prune stage's dry run passes on an ESPNet-like user net."""
+    from edgecv.compress.prunability import pruning_problem
+    from edgecv.tasks import get_task
+    from edgecv.tasks.segmentation.models import SegmentationNet
+    from tests.conftest import import_beside
+
+    task = get_task("segmentation")
+    assert "prune" not in task.unsupported_stages
+    net = SegmentationNet(import_beside(Path(__file__).parent, "user_segmenters").TinyESP(11)).eval()
+    assert pruning_problem(net, torch.zeros(1, 3, 32, 32), ignored=[], round_to=4, task=task) is None
+
+
+def test_half_crop_refused_outside_segmentation(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="half-crop-flip crops segmentation inputs"):
+        plan_recipe(REPO / "recipes" / "quickstart.yaml", ["train.augment=half-crop-flip", f"output={tmp_path}"])
 
 
 def test_shared_espnet_segments_camvid(tmp_path: Path) -> None:
