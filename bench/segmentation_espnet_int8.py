@@ -157,7 +157,8 @@ def markdown(results: dict[str, Any]) -> str:
         "# ESPNet on CamVid: edgecv INT8 (accuracy control on mIoU) vs the peers' defaults",
         "",
         f"mIoU on the {results['val_images']} reported val frames at 360x480 ("
-        + (f"the {results['selection_images']} selection frames decided accuracy control's float layers; "
+        + (f"the {results['selection_images']} selection frames decided accuracy control's range estimator and "
+           "float layers; "
            f"{results['calibration_images']} train frames calibrated every variant" if results["accuracy_control"]
            else "no decision used them") + "); ONNX Runtime CPU, batch 1, "
         f"{results['rounds']} rotated rounds, speed-up = FP32 p50 / variant p50 within a round (median, range). "
