@@ -2,13 +2,15 @@
 batch-1 speed in one run.
 
 Takes a finished run of ``recipes/camvid-espnet-int8.yaml`` (FP32 export; INT8 in the ONNX Runtime CPU scheme and
-the TensorRT scheme, layers kept float until mIoU is within 0.5 point of FP32 on the 37 selection frames) and adds,
-on the same network and the same calibration frames (the run's 64, seeded):
+the TensorRT scheme; range estimator and float layers chosen until mIoU is within 0.5 point of FP32 on the recipe's
+selection split, 30 val frames held out) and adds, on the same network and the same calibration frames (the run's 64
+train frames, seeded):
 
 - ``nncf-defaults``: plain ``nncf.quantize`` of the network (no BatchNorm folding, NNCF's presets);
 - ``ort-static-defaults``: ONNX Runtime ``quantize_static`` with its defaults on the FP32 ONNX.
 
-Per variant: mIoU and pixel accuracy on the 101 reported val frames (never used for a decision) through ONNX
+Per variant: mIoU and pixel accuracy on the reported val frames (the 71 not held out; never used for a decision),
+and on the selection frames for reference, through ONNX
 Runtime, ONNX size, and ONNX Runtime CPU latency p50 at batch 1 with the ratio to FP32 taken within each rotated
 round (DESIGN: timing on 2 cores); for each INT8 file, the ops ONNX Runtime still runs in float (ort_fusion).
 
@@ -93,13 +95,17 @@ def main() -> None:
     ort_defaults(paths["fp32"], calibration, paths["ort-static-defaults"])
     rows, _ = measure(paths, args.rounds)
     stage = next(s for s in report["stages"] if s["kind"] == "quantize")
-    control = {s["scheme"]: s.get("accuracy_control", {}) for s in stage["metrics"]["schemes"]}
+    control = {s["scheme"]: {**s.get("accuracy_control", {}), "range_estimator": s.get("range_estimator"),
+                             "range_estimators_tried": s.get("range_estimators_tried")}
+               for s in stage["metrics"]["schemes"]}
     results = {
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "run": str(args.run), "val_images": len(splits.val), "selection_images": len(splits.selection),
         "calibration_images": calibration.images, "rounds": args.rounds, "rows": rows,
+        "selection_source": report.get("data", {}).get("selection") or splits.selection_source,
         "accuracy_control": {k: {f: v.get(f) for f in ("budget", "reference", "met", "float_layers", "samples",
-                                                        "trials")} for k, v in control.items()},
+                                                        "trials", "final", "selection_noise", "range_estimator",
+                                                        "range_estimators_tried")} for k, v in control.items()},
         "quantize_seconds": stage.get("seconds"),
     }
     RESULTS.mkdir(exist_ok=True)
@@ -113,9 +119,11 @@ def measure(paths: dict[str, Path], rounds: int) -> tuple[dict[str, dict[str, An
     recipe = load_recipe(RECIPE)
     _, splits, pre, spec, _ = preflight(recipe, with_model=False)
     val = get_task("segmentation").loader(splits.val, pre, 8)
+    selection = get_task("segmentation").loader(splits.selection, pre, 8)
     rows: dict[str, dict[str, Any]] = {}
     for name, path in paths.items():
-        rows[name] = {**evaluate(path, val, splits.labels), "size_mb": round(path.stat().st_size / 1e6, 3)}
+        rows[name] = {**evaluate(path, val, splits.labels), "size_mb": round(path.stat().st_size / 1e6, 3),
+                      "selection_miou": evaluate(path, selection, splits.labels)["miou"]}
         if name != "fp32":
             rows[name]["ort_fusion"] = float_ops(path)
         log(f"  {name}: mIoU {rows[name]['miou']}")
@@ -149,27 +157,35 @@ def markdown(results: dict[str, Any]) -> str:
         "# ESPNet on CamVid: edgecv INT8 (accuracy control on mIoU) vs the peers' defaults",
         "",
         f"mIoU on the {results['val_images']} reported val frames at 360x480 ("
-        + (f"the {results['selection_images']} selection frames decided accuracy control's float layers; "
+        + (f"the {results['selection_images']} selection frames decided accuracy control's range estimator and "
+           "float layers; "
            f"{results['calibration_images']} train frames calibrated every variant" if results["accuracy_control"]
            else "no decision used them") + "); ONNX Runtime CPU, batch 1, "
         f"{results['rounds']} rotated rounds, speed-up = FP32 p50 / variant p50 within a round (median, range). "
         "`bench/segmentation_espnet_int8.py`, 2 CPU cores shared with other jobs.",
         "",
-        "| variant | mIoU % | drop (points) | pixel acc. % | size MB | p50 ms b1 | speed-up b1 (range) |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | mIoU % | drop (points) | pixel acc. % | selection mIoU % | size MB | p50 ms b1 | speed-up b1 "
+        "(range) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, row in rows.items():
         low, high = row["speedup_b1_range"]
         lines.append(f"| {name} | {row['miou']:.2f} | {fp32['miou'] - row['miou']:+.2f} | "
-                     f"{row['pixel_accuracy']:.2f} | {row['size_mb']:.3f} | {row['p50_ms_b1']:.1f} | "
+                     f"{row['pixel_accuracy']:.2f} | {row.get('selection_miou', float('nan')):.2f} | "
+                     f"{row['size_mb']:.3f} | {row['p50_ms_b1']:.1f} | "
                      f"{row['speedup_b1']:.2f}x ({low:.2f}-{high:.2f}) |")
     if results["accuracy_control"]:
-        lines += ["", "Accuracy control (selection split, mIoU points):"]
+        lines += ["", f"Accuracy control (selection split: {results.get('selection_source')}; mIoU %):"]
     for scheme, c in results["accuracy_control"].items():
         trials = ", ".join(f"{t['float_layers']} float: {t['score']:.2f}" for t in c.get("trials") or [])
-        lines.append(f"- {scheme}: FP32 {c.get('reference')}, budget {c.get('budget')}, met {c.get('met')}, "
+        tried = (c.get("range_estimators_tried") or {}).get("selection_scores") or {}
+        ranges = ", ".join(f"{k} {v:.2f}" for k, v in tried.items())
+        noise = c.get("selection_noise") or {}
+        lines.append(f"- {scheme}: FP32 {c.get('reference')}, budget {c.get('budget')}, met {c.get('met')}; "
+                     f"range estimator {c.get('range_estimator')} (all-INT8: {ranges or 'only one tried'}); "
                      f"{len(c.get('float_layers') or [])} layer(s) in float ({', '.join(c.get('float_layers') or [])})"
-                     f"; trials {trials}")
+                     f"; trials {trials}; final {c.get('final')}; drop's 90% interval on selection "
+                     f"{noise.get('interval90')} (paired bootstrap, {noise.get('images')} frames)")
     lines += ["", "What ONNX Runtime runs in float in each INT8 file (its optimized graph):"]
     lines += [f"- {name}: {row['ort_fusion']}" for name, row in rows.items() if "ort_fusion" in row]
     return "\n".join(lines) + "\n"

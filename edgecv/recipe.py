@@ -143,8 +143,13 @@ class DataSection(StrictModel):
     max_train_samples: int | None = Field(None, gt=0)
     max_val_samples: int | None = Field(None, gt=0)
     selection_fraction: float = Field(
-        0.1, gt=0, lt=1, description="Of every class, held out from train (from val when there is no train data) "
-        "to choose the best epoch, accuracy control's fallbacks and thresholds; never reported"
+        0.1, gt=0, lt=1, description="Of every class, held out from train (from val with selection_from: val, or when "
+        "there is no train data) to choose the best epoch, accuracy control's fallbacks and thresholds; never reported"
+    )
+    selection_from: Literal["train", "val"] | None = Field(
+        None, description="Where the selection split is held out: train (the default with train data) or val (the "
+        "reported val split is then the rest; calibration still draws from train): use val for a checkpoint trained "
+        "on data.train, whose decisions on its own training images do not carry over"
     )
     max_selection_samples: int | None = Field(None, gt=0, description="Cap on the selection split")
     calibration_size: int = Field(
@@ -165,6 +170,17 @@ class DataSection(StrictModel):
     palette: list[tuple[int, int, int]] | None = Field(
         None, description="Segmentation: an RGB color per class for the report's mask overlays"
     )
+
+
+    @model_validator(mode="after")
+    def _selection_has_a_source(self) -> DataSection:
+        if self.selection_from == "val" and self.train is not None and self.val is None:
+            raise ValueError("selection_from: val holds the selection split out of data.val, but there is no data.val "
+                             "(val would be carved from data.train); add data.val or use selection_from: train")
+        if self.selection_from == "train" and self.train is None and self.val is not None:
+            raise ValueError("selection_from: train, but there is no data.train; remove the key (the selection split "
+                             "then comes out of data.val) or add data.train")
+        return self
 
 
 class ParityTolerance(ParityCriteria):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,65 +12,9 @@ from edgecv.artifacts import Preprocessing
 from edgecv.data.cifar import CIFAR10_CLASSES, cifar10_dataset, cifar_root
 from edgecv.data.digits import digits_dataset
 from edgecv.data.imagefolder import image_folder
+from edgecv.data.splits import DataSplits, carve_splits, subset_targets
 from edgecv.data.transforms import augment, to_model_input
 from edgecv.errors import DataError
-
-
-@dataclass
-class DataSplits:
-    """The datasets of a recipe and the label names (index = class id).
-
-    ``train`` trains; ``selection`` (held out from train, seeded) makes every decision: the best epoch, accuracy
-    control's fallback layers, and, for a recipe without train data, calibration; ``val`` is only reported.
-    """
-
-    train: Dataset[Any]
-    val: Dataset[Any]
-    labels: list[str]
-    source: str
-    selection: Dataset[Any] = None  # type: ignore[assignment]
-    selection_source: str = ""
-
-    def __post_init__(self) -> None:
-        if self.selection is None:  # a caller that made no selection split: decide on val, and say so
-            self.selection, self.selection_source = self.val, "the val split (no selection split was made)"
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.labels)
-
-
-def _targets(dataset: Dataset[Any]) -> list[int]:
-    if hasattr(dataset, "targets"):
-        return list(dataset.targets)
-    if hasattr(dataset, "tensors"):
-        return dataset.tensors[1].tolist()
-    return [int(dataset[i][1]) for i in range(len(dataset))]  # type: ignore[arg-type]
-
-
-def seeded_split(dataset: Dataset[Any], fraction: float, seed: int) -> tuple[Subset[Any], Subset[Any]]:
-    """Split into (rest, held_out) with ``fraction`` of every class held out; the same seed gives the same split."""
-    generator = torch.Generator().manual_seed(seed)
-    by_class: dict[int, list[int]] = {}
-    for index, label in enumerate(_subset_targets(dataset)):  # read through Subsets: no image is decoded
-        by_class.setdefault(label, []).append(index)
-    rest: list[int] = []
-    held: list[int] = []
-    for label in sorted(by_class):
-        indices = by_class[label]
-        order = torch.randperm(len(indices), generator=generator).tolist()
-        cut = max(1, round(len(indices) * fraction))
-        held += [indices[i] for i in order[:cut]]
-        rest += [indices[i] for i in order[cut:]]
-    return Subset(dataset, sorted(rest)), Subset(dataset, sorted(held))
-
-
-def limit(dataset: Dataset[Any], cap: int | None, seed: int) -> Dataset[Any]:
-    """At most ``cap`` items, drawn evenly across classes so a capped val set keeps every class."""
-    if cap is None or cap >= len(dataset):  # type: ignore[arg-type]
-        return dataset
-    _, kept = seeded_split(dataset, cap / len(dataset), seed)  # type: ignore[arg-type]
-    return kept
 
 
 def _detect(path: Path) -> str:
@@ -92,34 +35,22 @@ def load_datasets(section: Any) -> DataSplits:
     """Train, selection and val splits for a recipe's ``data`` section (a DataSection). Raises DataError with the key.
 
     The selection split is ``data.selection_fraction`` of every class, held out from train (seeded by
-    ``data.seed``); without train data (a loaded model judged on ``data.val``) it is held out from val instead,
-    and it is then also what calibration and any training draw from. Either way no reported image decides anything.
+    ``data.seed``), or from val with ``data.selection_from: val``; without train data (a loaded model judged on
+    ``data.val``) it comes out of val and is also what calibration and any training draw from
+    (:func:`edgecv.data.splits.carve_splits`). Either way no reported image decides anything.
     """
     fmt = section.format
-    fraction, seed = section.selection_fraction, section.seed
+    train: Dataset[Any] | None = None
+    val: Dataset[Any] | None = None
     if fmt == "digits" or (fmt == "auto" and section.train is None and section.val is None):
-        full, labels = digits_dataset(section.digits_size)
-        train, val = seeded_split(full, section.val_fraction, section.seed)
+        train, labels = digits_dataset(section.digits_size)
         source = f"scikit-learn digits upsampled to {section.digits_size}px"
-    elif section.train is None:
-        # validation only (a loaded model): the selection images come out of val and serve as train too
-        val_all, labels = _open(section.val, fmt, False, "data.val", section.skip_bad_images)
-        val, selection = seeded_split(val_all, fraction, seed)
-        selection = limit(selection, section.max_selection_samples, seed)
-        return DataSplits(
-            train=selection,
-            val=limit(val, section.max_val_samples, seed),
-            labels=list(labels),
-            source=str(section.val),
-            selection=selection,
-            selection_source=f"{fraction:g} of every class of data.val, held out (seed {seed}); it is also the "
-            "calibration set, and the reported val images are the rest",
-        )
+    elif section.train is None:  # validation only (a loaded model)
+        val, labels = _open(section.val, fmt, False, "data.val", section.skip_bad_images)
+        source = str(section.val)
     else:
         train, labels = _open(section.train, fmt, True, "data.train", section.skip_bad_images)
-        if section.val is None:
-            train, val = seeded_split(train, section.val_fraction, section.seed)
-        else:
+        if section.val is not None:
             val, val_labels = _open(section.val, fmt, False, "data.val", section.skip_bad_images)
             if val_labels != labels:
                 raise DataError(
@@ -128,23 +59,7 @@ def load_datasets(section: Any) -> DataSplits:
                     field="data.val",
                 )
         source = f"train {section.train}, val {section.val or 'held out from train'}"
-    train, selection = seeded_split(train, fraction, seed)
-    return DataSplits(
-        train=limit(train, section.max_train_samples, seed),
-        val=limit(val, section.max_val_samples, seed),
-        labels=list(labels),
-        source=source,
-        selection=limit(selection, section.max_selection_samples, seed),
-        selection_source=f"{fraction:g} of every class of the training data, held out from training (seed {seed})",
-    )
-
-
-def _subset_targets(dataset: Dataset[Any]) -> list[int]:
-    """The labels of ``dataset``, read through Subsets from the dataset below them (no image is decoded)."""
-    if isinstance(dataset, Subset):
-        below = _subset_targets(dataset.dataset)
-        return [below[i] for i in dataset.indices]
-    return [int(t) for t in _targets(dataset)]
+    return carve_splits(train, val, list(labels), source, section, "every class of")
 
 
 def calibration_subset(dataset: Dataset[Any], size: int, seed: int = 0) -> Dataset[Any]:
@@ -156,7 +71,7 @@ def calibration_subset(dataset: Dataset[Any], size: int, seed: int = 0) -> Datas
         return dataset
     generator = torch.Generator().manual_seed(seed)
     by_class: dict[int, list[int]] = {}
-    for index, label in enumerate(_subset_targets(dataset)):
+    for index, label in enumerate(subset_targets(dataset)):
         by_class.setdefault(label, []).append(index)
     queues = [[by_class[c][i] for i in torch.randperm(len(by_class[c]), generator=generator).tolist()]
               for c in sorted(by_class)]

@@ -17,7 +17,8 @@ from edgecv.stages.base import RunContext
 from edgecv.validate.parity import ParityResult
 
 DECISIONS = (
-    "the best epoch of every training stage, accuracy control's layers kept in float (and calibration when the "
+    "the best epoch of every training stage, accuracy control's range estimator and layers kept in float (and "
+    "calibration when the "
     "recipe has no train data) were chosen on the selection split; the val split is used only for the numbers "
     "reported"
 )

@@ -74,6 +74,11 @@ class QuantParity(ParityCriteria):
     )
 
 
+RangeEstimator = Literal[
+    "auto", "default", "minmax", "mean_minmax", "median_minmax", "mean_no_outliers", "percentile", "histogram"
+]
+
+
 class QuantizeParams(StrictModel):
     """INT8 (post-training or quantization-aware) or FP16, in the scheme each target device runs.
 
@@ -93,12 +98,11 @@ class QuantizeParams(StrictModel):
     )
     calibration_size: int | None = Field(None, gt=0, description="Calibration images; default: data.calibration_size")
     calibration_batch_size: int = Field(32, gt=0)
-    range_estimator: Literal[
-        "auto", "default", "minmax", "mean_minmax", "median_minmax", "mean_no_outliers", "percentile", "histogram"
-    ] = Field(
+    range_estimator: RangeEstimator | list[RangeEstimator] = Field(
         "auto",
         description="Activation range estimator (NNCF's sets): auto = the scheme's (minmax for onnxruntime-cpu, "
-        "histogram for tensorrt); default = NNCF's own (mean of per-batch min/max)",
+        "histogram for tensorrt); default = NNCF's own (mean of per-batch min/max); a list: accuracy control "
+        "quantizes with each, scores every all-INT8 model on the selection split and keeps the best per scheme",
     )
     weight_range: Literal["auto", "full", "half"] = Field(
         "auto", description="int8 weights on the full range or half of it (7 bits: ONNX Runtime's reduce_range); "
@@ -139,6 +143,13 @@ class QuantizeParams(StrictModel):
             raise ValueError("max_accuracy_drop (accuracy control) applies to method ptq; QAT recovers by training")
         if self.drop_type == "relative" and self.max_accuracy_drop is not None and self.max_accuracy_drop >= 100:
             raise ValueError("a relative max_accuracy_drop is a percent of the FP32 value: give a value below 100")
+        if isinstance(self.range_estimator, list):
+            if len(set(self.range_estimator)) < 2 or len(set(self.range_estimator)) != len(self.range_estimator):
+                raise ValueError("range_estimator: a list names at least two different estimators to choose among; "
+                                 "give one name (e.g. histogram) or distinct names")
+            if self.max_accuracy_drop is None:
+                raise ValueError("range_estimator: a list is chosen among by accuracy control on the selection "
+                                 "split; set max_accuracy_drop or give one estimator")
         for index, entry in enumerate(self.ignored_scope):
             if entry.startswith("re:"):
                 try:
@@ -208,6 +219,9 @@ class QuantizeStage(Stage):
         from edgecv.quantize.schemes import plan_artifacts
 
         plan_artifacts(params.precision, params.scheme, check.devices, check.key)
+        if check.recipe.model.onnx is not None and isinstance(params.range_estimator, list):
+            raise RecipeError(f"key '{check.key}.range_estimator': choosing among estimators needs the model's "
+                              "PyTorch code, and model.onnx is only its graph; give one estimator (e.g. histogram)")
         if check.recipe.model.onnx is not None and params.method == "qat":
             raise RecipeError(f"key '{check.key}.method': QAT trains through the model's PyTorch code, and model.onnx "
                               "is only its graph; use method: ptq (with max_accuracy_drop for accuracy control)")
@@ -324,7 +338,7 @@ class QuantizeStage(Stage):
         key: str, setup: tuple[Calibration, list[Layer], _AccuracyControl | None], outputs: list[ModelArtifact],
         metrics: dict[str, Any], warnings: list[str],
     ) -> None:
-        from edgecv.quantize.nncf_ptq import quantize_ptq, range_estimator, weight_range
+        from edgecv.quantize.nncf_ptq import range_estimator, weight_range
         from edgecv.quantize.onnx_export import export_quantized
 
         p = self.params
@@ -332,9 +346,11 @@ class QuantizeStage(Stage):
         for plan in plans:
             assert plan.scheme is not None
             info(f"  scheme {plan.scheme.name} for {', '.join(plan.targets)}")
-            quantized = quantize_ptq(prepared, plan.scheme, calibration, p, [x.node for x in ignored])
-            scheme_metrics: dict[str, Any] = {"range_estimator": range_estimator(plan.scheme, p),
-                                              "weight_range": weight_range(plan.scheme, p)}
+            scheme_params, quantized, tried = self._quantized(plan.scheme, prepared, calibration, ignored, control)
+            scheme_metrics: dict[str, Any] = {"range_estimator": range_estimator(plan.scheme, scheme_params),
+                                              "weight_range": weight_range(plan.scheme, scheme_params)}
+            if tried is not None:
+                scheme_metrics["range_estimators_tried"] = tried
             if p.method == "qat":
                 from edgecv import distributed
                 from edgecv.quantize.qat import QatRebuild
@@ -347,7 +363,7 @@ class QuantizeStage(Stage):
             if control is not None:
                 from edgecv.quantize.selection_noise import noise_warning
 
-                quantized, scheme_metrics["accuracy_control"] = control.run(plan, quantized)
+                quantized, scheme_metrics["accuracy_control"] = control.run(plan, quantized, scheme_params)
                 float_layers += scheme_metrics["accuracy_control"]["float_layers"]
                 noise = scheme_metrics["accuracy_control"]["selection_noise"]
                 warning = noise_warning(noise, control.budget, plan.scheme.name) if noise else None
@@ -364,6 +380,36 @@ class QuantizeStage(Stage):
             metrics["schemes"].append({**exported, **scheme_metrics, "float_layers": float_layers})
             info(f"  {name}: {artifact.size_bytes / 1e6:.3f} MB, layers {exported['layers']['quantized']}/"
                  f"{exported['layers']['total']} quantized, parity {exported['parity']['reason']}")
+
+    def _quantized(
+        self, scheme: Scheme, prepared: nn.Module, calibration: Calibration, ignored: list[Layer],
+        control: _AccuracyControl | None,
+    ) -> tuple[QuantizeParams, nn.Module, dict[str, Any] | None]:
+        """The stage's settings with this scheme's range estimator, the PTQ model, and (for a list of estimators,
+        chosen by accuracy control on the selection split) every candidate's all-INT8 score."""
+        from edgecv.quantize.nncf_ptq import quantize_ptq
+        from edgecv.quantize.range_choice import choose_range_estimator
+
+        p, nodes = self.params, [x.node for x in ignored]
+        if not isinstance(p.range_estimator, list):
+            return p, quantize_ptq(prepared, scheme, calibration, p, nodes), None
+        assert control is not None, "a list of estimators needs max_accuracy_drop (validated)"
+
+        def settings(name: str) -> QuantizeParams:
+            return p.model_copy(update={"range_estimator": name})
+
+        def score(name: str, model: nn.Module) -> float:
+            value = control.measure(model, scheme, f"{scheme.short}-range-{name}")
+            info(f"  {scheme.name}: range estimator {name}, all-INT8 {control.metric.label} "
+                 f"{control.metric.show(value)} on selection")
+            return value
+
+        choice = choose_range_estimator(
+            list(p.range_estimator), lambda name: quantize_ptq(prepared, scheme, calibration, settings(name), nodes),
+            score, control.metric.higher_is_better,
+        )
+        info(f"  {scheme.name}: range estimator {choice.estimator} kept")
+        return settings(choice.estimator), choice.model, choice.record()
 
     def _qat(self, ctx: RunContext, quantized: nn.Module, workdir: Path, key: str,
              rebuild: Any) -> tuple[nn.Module, dict[str, Any]]:
@@ -440,7 +486,8 @@ class _AccuracyControl:
         """Remove the trial exports."""
         shutil.rmtree(self.trials, ignore_errors=True)
 
-    def _measure(self, quantized: nn.Module, scheme: Scheme, tag: str) -> float:
+    def measure(self, quantized: nn.Module, scheme: Scheme, tag: str) -> float:
+        """``quantized`` exported as a trial file and scored on the selection images."""
         from edgecv.quantize.onnx_export import export_for_trial
 
         path = export_for_trial(self.ctx, quantized, self.trials / f"{tag}.onnx", scheme)
@@ -477,8 +524,10 @@ class _AccuracyControl:
         candidates = {x.name for x in self.candidates}
         return graph.rank(target, batches, [n for n in names if n in candidates], threads)
 
-    def run(self, plan: ArtifactPlan, quantized: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
-        """The layers to keep in float for ``plan``'s scheme and the model quantized with them in float.
+    def run(self, plan: ArtifactPlan, quantized: nn.Module,
+            params: QuantizeParams | None = None) -> tuple[nn.Module, dict[str, Any]]:
+        """The layers to keep in float for ``plan``'s scheme and the model quantized with them in float
+        (re-quantized with ``params``: the stage's, with this scheme's range estimator).
 
         Trials edit one exported graph (:mod:`edgecv.quantize.trial_graph`); the chosen set is then quantized once
         more with those layers in NNCF's ignored scope, and that artifact's own metric is what ``met`` reports."""
@@ -493,7 +542,7 @@ class _AccuracyControl:
         fixed = [x.node for x in self.ignored]
 
         def requantized(names: list[str]) -> nn.Module:
-            return quantize_ptq(self.prepared, scheme, self.calibration, self.params,
+            return quantize_ptq(self.prepared, scheme, self.calibration, params or self.params,
                                 fixed + [by_name[n].node for n in names])
 
         def evaluate(names: list[str]) -> tuple[float, nn.Module | None]:
@@ -503,7 +552,7 @@ class _AccuracyControl:
                 value, model = score_onnx(self.ctx, path, self.loader), None
             else:
                 model = quantized if not names else requantized(names)
-                value = self._measure(model, scheme, tag)
+                value = self.measure(model, scheme, tag)
             if names:
                 info(f"  {scheme.name}: {len(names)} layer(s) in float -> {self.metric.label} "
                      f"{self.metric.show(value)}")
@@ -527,7 +576,7 @@ class _AccuracyControl:
         chosen, final = outcome.payload, None
         if chosen is None:  # a graph trial was chosen: quantize once with those layers in float, and measure it
             chosen = requantized(kept) if kept else quantized
-            final = self._measure(chosen, scheme, f"{scheme.short}-final")
+            final = self.measure(chosen, scheme, f"{scheme.short}-final")
             info(f"  {scheme.name}: {len(kept)} layer(s) in float, quantized again -> {self.metric.label} "
                  f"{self.metric.show(final)}")
         met = outcome.met if final is None else self.budget.met(self.reference, final)

@@ -36,3 +36,14 @@ def test_the_outlier_layer_ranks_first_and_stays_float_until_the_budget_holds(ti
     final = control["final"]["drop"] if control["final"] else trials[len(kept)]["drop"]
     assert abs(noise["drop"] - final) < 1e-6  # the same file on the same images, scored image by image
     assert not list((tiny.root / "ac").glob("trials-*")), "trial exports are removed"
+
+
+def test_a_list_of_range_estimators_is_chosen_on_selection_and_recorded(tiny: Tiny) -> None:
+    result = tiny.run("ac-ranges", max_accuracy_drop=50.0, range_estimator=["minmax", "percentile"])
+    scheme = result.metrics["schemes"][0]
+    tried = scheme["range_estimators_tried"]
+    assert set(tried["selection_scores"]) == {"minmax", "percentile"}
+    best = max(tried["selection_scores"].values())
+    assert tried["chosen"] == scheme["range_estimator"] and tried["selection_scores"][tried["chosen"]] == best
+    control = scheme["accuracy_control"]  # the search starts from the kept estimator's model
+    assert control["met"] and abs(control["trials"][0]["score"] - best) < 0.01

@@ -59,6 +59,9 @@ def test_a_forced_scheme_serves_every_int8_device_with_a_note() -> None:
         ({"type": "quantize", "calibration_size": 0}, r"calibration_size.*greater than 0"),
         ({"type": "quantize", "bias_correction": "full"}, r"bias_correction"),
         ({"type": "quantize", "drop_type": "relative", "max_accuracy_drop": 150}, r"below 100"),
+        ({"type": "quantize", "range_estimator": ["minmax", "percentile"]}, r"set max_accuracy_drop"),
+        ({"type": "quantize", "range_estimator": ["minmax", "minmax"], "max_accuracy_drop": 1}, r"two different"),
+        ({"type": "quantize", "range_estimator": ["minmax", "histo"], "max_accuracy_drop": 1}, r"range_estimator"),
     ],
 )
 def test_bad_parameters_are_recipe_errors_naming_the_key(tmp_path: Path, stage: dict, message: str) -> None:

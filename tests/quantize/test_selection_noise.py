@@ -63,3 +63,14 @@ def test_an_evaluator_that_cannot_select_gives_the_same_interval(monkeypatch: py
     monkeypatch.setattr(ClassificationEvaluator, "resampled", lambda self, picks: None)  # the update-again path
     assert paired_bootstrap_drop(*args, resamples=40) == selected
     assert selected["drop"] == 20.0 and selected["half_width"] > 0
+
+
+def test_a_budget_met_inside_the_noise_is_warned_about() -> None:
+    budget = Budget(0.5)
+    edge = {"drop": 0.49, "interval90": [0.22, 0.87], "half_width": 0.325, "images": 30}
+    warning = noise_warning(edge, budget, "onnxruntime-cpu")
+    assert warning is not None and "reaches +0.87" in warning and "smaller max_accuracy_drop" in warning
+    clear = {"drop": 0.1, "interval90": [0.0, 0.3], "half_width": 0.15, "images": 30}
+    assert noise_warning(clear, budget, "onnxruntime-cpu") is None
+    missed = {"drop": 1.13, "interval90": [0.65, 1.53], "half_width": 0.44, "images": 30}  # not met: said elsewhere
+    assert noise_warning(missed, budget, "tensorrt") is None

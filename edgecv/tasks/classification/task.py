@@ -110,9 +110,9 @@ class ClassificationTask(Task):
         """Images per class, from the dataset's targets (through Subsets: no image is decoded)."""
         import torch
 
-        from edgecv.data.loading import _subset_targets
+        from edgecv.data.splits import subset_targets
 
-        return torch.bincount(torch.tensor(_subset_targets(dataset), dtype=torch.int64), minlength=num_classes)
+        return torch.bincount(torch.tensor(subset_targets(dataset), dtype=torch.int64), minlength=num_classes)
 
     def distill_loss(self, student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
         from edgecv.compress.distillation import kd_loss

@@ -1,8 +1,9 @@
 """Train, selection and val splits for segmentation: the digit canvases by default, or image + label-map folders.
 
-Splits are seeded (:func:`edgecv.data.loading.seeded_split`): selection is held out from train; without train data
-it comes out of val. Class names come from ``data.class_names``, else ``classes.txt`` beside the data, else the
-indices found in the label maps (``data.ignore_index`` excluded).
+Splits are seeded and carved as for every task (:func:`edgecv.data.splits.carve_splits`): selection is held out
+from train (from val with ``data.selection_from: val``); without train data it comes out of val.
+Class names come from ``data.class_names``, else ``classes.txt`` beside the data, else the indices found in the
+label maps (``data.ignore_index`` excluded).
 
 Example::
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecv.data import DataSplits
-from edgecv.data.loading import limit, seeded_split
+from edgecv.data.splits import carve_splits
 from edgecv.errors import DataError
 from edgecv.tasks.segmentation.data_formats import LabelMapDataset, labelmap_dataset, read_label_map
 
@@ -61,36 +62,22 @@ def _open(section: Any, path: Path, field: str) -> LabelMapDataset:
 
 def load_segmentation_datasets(section: Any) -> DataSplits:
     """The splits of a recipe's ``data`` section (a DataSection). Raises DataError naming the key."""
-    fraction, seed = section.selection_fraction, section.seed
+    train: Any = None
+    val: Any = None
     if section.format == "digits" or (section.format == "auto" and section.train is None and section.val is None):
         from edgecv.tasks.segmentation.data_digits import digit_masks
 
-        full = digit_masks(CANVASES, CANVAS_SIDE, seed)
-        labels, (train, val) = full.classes, seeded_split(full, section.val_fraction, seed)
+        train = digit_masks(CANVASES, CANVAS_SIDE, section.seed)
+        labels = train.classes
         source = f"scikit-learn digits pasted on {CANVAS_SIDE}px canvases with their masks ({CANVASES} images)"
     elif section.train is None:
-        val_all = _open(section, section.val, "data.val")
-        labels = val_all.classes
-        _check_ignore(section, labels)
-        val, selection = seeded_split(val_all, fraction, seed)
-        selection = limit(selection, section.max_selection_samples, seed)
-        return DataSplits(train=selection, val=limit(val, section.max_val_samples, seed), labels=list(labels),
-                          source=str(section.val), selection=selection,
-                          selection_source=f"{fraction:g} of data.val, held out (seed {seed}); also the calibration "
-                          "set, and the reported val images are the rest")
+        val = _open(section, section.val, "data.val")
+        labels, source = val.classes, str(section.val)
     else:
-        full_train = _open(section, section.train, "data.train")
-        labels = full_train.classes
-        if section.val is None:
-            train, val = seeded_split(full_train, section.val_fraction, seed)
-        else:
-            train, val = full_train, labelmap_dataset(section.val, "data.val", labels, section.ignore_index)
+        train = _open(section, section.train, "data.train")
+        labels = train.classes
+        if section.val is not None:
+            val = labelmap_dataset(section.val, "data.val", labels, section.ignore_index)
         source = f"train {section.train}, val {section.val or 'held out from train'}"
     _check_ignore(section, labels)
-    train, selection = seeded_split(train, fraction, seed)
-    return DataSplits(
-        train=limit(train, section.max_train_samples, seed), val=limit(val, section.max_val_samples, seed),
-        labels=list(labels), source=source, selection=limit(selection, section.max_selection_samples, seed),
-        selection_source=f"{fraction:g} of the training images, held out (seed {seed})",
-    )
-
+    return carve_splits(train, val, list(labels), source, section, "the images of")
