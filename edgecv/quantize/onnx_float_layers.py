@@ -144,11 +144,14 @@ def _drop_dead_nodes(model: onnx.ModelProto) -> None:
             model.graph.node.remove(node)
 
 
-def run_batches(model: onnx.ModelProto, batches: list[np.ndarray], threads: int | None = None) -> dict[str, Any]:
-    """``model``'s outputs by name over ``batches`` (concatenated), through ONNX Runtime."""
+def run_batches(
+    model: onnx.ModelProto, batches: list[np.ndarray], threads: int | None = None, optimize: bool | None = None,
+) -> dict[str, Any]:
+    """``model``'s outputs by name over ``batches`` (concatenated), through ONNX Runtime (``optimize``: see
+    :class:`edgecv.runtime.OrtRunner`; False runs a Q/DQ graph as its exact fake quantization)."""
     from edgecv.runtime import OrtRunner
 
-    with OrtRunner(model, threads=threads) as runner:
+    with OrtRunner(model, threads=threads, optimize=optimize) as runner:
         parts = [runner.infer_all(batch) for batch in batches]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
