@@ -69,10 +69,12 @@ class OrtBackend:
 
     name, timer = "onnxruntime", "perf_counter"
 
-    def __init__(self, path: Path, threads: int | None) -> None:
+    def __init__(self, path: Path, threads: int | None, optimize: bool = True) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        if not optimize:  # a graph in TensorRT's Q/DQ form: its exact fake quantization, as edgecv scored it
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         self.threads = threads or os.cpu_count() or 1
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -178,7 +180,7 @@ def latency(backend: Any, shape: list[int], batch: int, warmup: int, runs: int) 
 
 def open_backend(args: argparse.Namespace, bundle: Path, plan: dict[str, Any]) -> tuple[Any, dict | None]:
     if args.backend == "onnxruntime":
-        return OrtBackend(bundle / plan["onnx"], args.threads), None
+        return OrtBackend(bundle / plan["onnx"], args.threads, not plan.get("ort_fake_quantized", False)), None
     engine_path = ensure_engine(bundle, plan, args.build, args.rebuild)
     expected = {"onnx_sha256": plan.get("onnx_sha256"), "precision": plan["precision"]}
     sidecar = trt_engine.check_engine(engine_path, expected=expected)

@@ -59,6 +59,9 @@ class BuildPlan(BaseModel):
     engine: str = "model.engine"
     timing_cache: str = "timing.cache"
     layer_info: str = "model.engine.layers.json"
+    ort_fake_quantized: bool = False
+    """The ONNX is in TensorRT's Q/DQ form: the runner's ONNX Runtime mode runs it op by op in float, as edgecv scores
+    it (:func:`edgecv.runtime.ort.tensorrt_qdq_form`), not through ONNX Runtime's own int8 kernels."""
     notes: list[str] = []
 
     def shape(self, batch: int) -> list[int]:
@@ -184,6 +187,8 @@ def plan_build(
     else:
         onnx_sha256 = onnx_sha256 or sha256_file(onnx_model)
         model = onnx.load(str(onnx_model), load_external_data=False)
+    from edgecv.runtime.ort import tensorrt_qdq_form
+
     version = parse_version(device.software.tensorrt)
     qdq = count_qdq(model)
     name, dims, outputs = onnx_io(model)
@@ -231,6 +236,7 @@ def plan_build(
         opt_batch=opt,
         max_batch=hi,
         precision=precision,
+        ort_fake_quantized=tensorrt_qdq_form(model),
         qdq_nodes=qdq,
         strongly_typed=strongly_typed,  # type: ignore[arg-type]
         explicit_batch_flag=version < (10, 0, 0),
