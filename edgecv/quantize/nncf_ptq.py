@@ -87,16 +87,11 @@ def range_estimator(scheme: Scheme, params: Any) -> str:
     return scheme.range_estimator if params.range_estimator == "auto" else params.range_estimator
 
 
-def weight_range_choice(params: Any) -> str:
-    """The recipe's ``weight_range`` (``auto`` for callers whose parameters predate it)."""
-    return str(getattr(params, "weight_range", "auto"))
-
-
 def weight_range(scheme: Scheme, params: Any) -> str:
     """``half`` or ``full``: the int8 weight range ``scheme`` gets with these parameters on this CPU."""
     from edgecv.quantize.cpu_isa import half_range_weights
 
-    return "half" if half_range_weights(weight_range_choice(params), scheme.name) else "full"
+    return "half" if half_range_weights(params.weight_range, scheme.name) else "full"
 
 
 def nncf_arguments(
@@ -113,15 +108,13 @@ def nncf_arguments(
     )
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
-    from edgecv.quantize.cpu_isa import half_range_weights
-
     mode = QuantizationScheme.ASYMMETRIC if scheme.asymmetric_activations else QuantizationScheme.SYMMETRIC
     advanced = AdvancedQuantizationParameters(
         activations_quantization_params=QuantizationParameters(mode=mode, per_channel=False),
         weights_quantization_params=QuantizationParameters(mode=QuantizationScheme.SYMMETRIC, per_channel=True),
         disable_bias_correction=params.bias_correction == "none",
         # None: NNCF's default (the first layer's weights halved); a saturating CPU needs every layer's halved
-        overflow_fix=OverflowFix.ENABLE if half_range_weights(weight_range_choice(params), scheme.name) else None,
+        overflow_fix=OverflowFix.ENABLE if weight_range(scheme, params) == "half" else None,
     )
     estimator = range_estimator(scheme, params)
     if estimator != "default":

@@ -14,15 +14,7 @@ from edgecv.errors import RecipeError
 from edgecv.recipe import DataSection, parse_recipe
 from edgecv.tasks.detection.data import load_detection_datasets
 from edgecv.tasks.segmentation.data import load_segmentation_datasets
-from tests.data.helpers import subset_indices
-
-
-def _image_folder(root: Path, per_class: int) -> Path:
-    for label in ("a", "b"):
-        (root / label).mkdir(parents=True)
-        for i in range(per_class):
-            Image.new("RGB", (8, 8), (i * 7 % 255, 0, 0)).save(root / label / f"{i}.png")
-    return root
+from tests.data.helpers import image_folder, subset_indices
 
 
 def _labelmaps(images: Path, count: int) -> Path:
@@ -55,7 +47,7 @@ def _check(splits, train_count: int, val_count: int, held: int) -> None:  # type
 
 
 def test_classification_selection_from_val(tmp_path: Path) -> None:
-    train, val = _image_folder(tmp_path / "train", 6), _image_folder(tmp_path / "val", 10)
+    train, val = image_folder(tmp_path / "train", 6), image_folder(tmp_path / "val", 10)
     section = DataSection(train=train, val=val, selection_fraction=0.2, selection_from="val")
     _check(load_datasets(section), train_count=12, val_count=20, held=4)  # 2 of each class
 

@@ -6,19 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from edgecv.data import load_datasets
 from edgecv.recipe import DataSection
-from tests.data.helpers import subset_indices
-
-
-def _image_folder(root: Path, per_class: int) -> Path:
-    for label in ("a", "b"):
-        (root / label).mkdir(parents=True)
-        for i in range(per_class):
-            Image.new("RGB", (8, 8), (i * 7 % 255, 0, 0)).save(root / label / f"{i}.png")
-    return root
+from tests.data.helpers import image_folder, subset_indices
 
 
 def test_digits_selection_is_disjoint_from_train_and_val() -> None:
@@ -36,7 +27,7 @@ def test_the_split_is_seeded() -> None:
 
 
 def test_without_train_data_the_selection_comes_out_of_val(tmp_path: Path) -> None:
-    folder = _image_folder(tmp_path / "val", per_class=20)
+    folder = image_folder(tmp_path / "val", per_class=20)
     splits = load_datasets(DataSection(val=folder, selection_fraction=0.25))
     selection, val = subset_indices(splits.selection), subset_indices(splits.val)
     assert len(selection) == 10 and len(val) == 30 and not (selection & val)
@@ -45,7 +36,7 @@ def test_without_train_data_the_selection_comes_out_of_val(tmp_path: Path) -> No
 
 
 def test_train_and_val_folders_hold_the_selection_out_of_train(tmp_path: Path) -> None:
-    train_dir, val_dir = _image_folder(tmp_path / "train", 30), _image_folder(tmp_path / "val", 5)
+    train_dir, val_dir = image_folder(tmp_path / "train", 30), image_folder(tmp_path / "val", 5)
     splits = load_datasets(DataSection(train=train_dir, val=val_dir, selection_fraction=0.2, max_selection_samples=8))
     assert len(splits.val) == 10 and len(splits.selection) == 8
     assert not (subset_indices(splits.train) & subset_indices(splits.selection))
