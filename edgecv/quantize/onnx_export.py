@@ -42,6 +42,7 @@ from edgecv.quantize.qdq_rewrites import (
 from edgecv.quantize.relu_hoist import hoist_relu_above_quantizer
 from edgecv.quantize.schemes import ArtifactPlan, Scheme
 from edgecv.quantize.standard_ops import require_standard_ops
+from edgecv.quantize.uint8_activations import uint8_activations
 
 MIN_QDQ_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (the axis attribute)
 
@@ -103,8 +104,8 @@ def quantize_to_onnx(
 
 
 def rewrite_qdq(path: Path, int8_weights: bool) -> int:
-    """ONNX Runtime CPU form (``int8_weights``): int8 weight initializers, hard-sigmoid gates as uint8 Clips on
-    aligned grids, scalar scalings folded into
+    """ONNX Runtime CPU form (``int8_weights``): int8 weight initializers, uint8 activation quantizers
+    (uint8_activations), hard-sigmoid gates as uint8 Clips on aligned grids, scalar scalings folded into
     DequantizeLinear and scalar Add/Mul operands quantized (hard-swish as QLinearAdd/QLinearMul), ReLUs moved above
     the quantizer before them (relu_hoist), DequantizeLinear sunk below value-moving ops feeding Adds and Gemms and
     below Concat/MaxPool/Gather/Split, int32 Gemm biases (qdq_rewrites), average pools as int8 depthwise convs
@@ -115,6 +116,7 @@ def rewrite_qdq(path: Path, int8_weights: bool) -> int:
     count = 0
     if int8_weights:
         count = store_int8_weights(model)
+        uint8_activations(model)
         integer_hard_sigmoid(model)
         fold_scalar_scaling(model)
         quantize_scalar_operands(model)

@@ -17,6 +17,7 @@ from edgecv.quantize.average_pool_conv import average_pool_as_depthwise_conv
 from edgecv.quantize.onnx_graph import layer_counts, ort_fusion
 from edgecv.quantize.qdq_rewrites import sink_dequantize_through
 from edgecv.quantize.relu_hoist import hoist_relu_above_quantizer
+from edgecv.quantize.uint8_activations import uint8_activations
 from edgecv.runtime import OrtRunner
 
 RNG = np.random.default_rng(0)
@@ -140,10 +141,14 @@ def test_a_quantizer_already_starting_at_zero_keeps_its_grid(x: np.ndarray) -> N
     np.testing.assert_allclose(_run(model, x)[0], before, atol=1e-5)
 
 
-def _pool_model(count_include_pad: int, pads: list[int]) -> onnx.ModelProto:
+def _pool_model(count_include_pad: int, pads: list[int], pad_before: list[int] | None = None) -> onnx.ModelProto:
     nodes: list[onnx.NodeProto] = []
     inits: list[onnx.TensorProto] = []
     source = _qdq(nodes, inits, "in", "x", 0.05, 128)
+    if pad_before is not None:  # an explicit zero Pad in float before the pool, as FastestDet's author export has
+        inits.append(numpy_helper.from_array(np.array(pad_before, np.int64), "pad_widths"))
+        nodes.append(helper.make_node("Pad", [source, "pad_widths"], ["padded"], name="avg_pool/Pad"))
+        source = "padded"
     nodes.append(helper.make_node("AveragePool", [source], ["pooled"], kernel_shape=[3, 3], strides=[2, 2],
                                   pads=pads, count_include_pad=count_include_pad, name="avg_pool/AveragePool"))
     return _model(nodes, inits, [(_qdq(nodes, inits, "out", "pooled", 0.02, 128), 4)])
@@ -165,3 +170,53 @@ def test_a_quantized_average_pool_runs_as_an_int8_depthwise_conv(tmp_path: Path,
 def test_an_average_pool_that_excludes_padding_stays_a_pool() -> None:
     assert average_pool_as_depthwise_conv(_pool_model(count_include_pad=0, pads=[1, 1, 1, 1])) == 0
     assert average_pool_as_depthwise_conv(_pool_model(count_include_pad=0, pads=[0, 0, 0, 0])) == 1
+
+
+def test_a_zero_pad_before_an_average_pool_becomes_the_conv_padding(tmp_path: Path, x: np.ndarray) -> None:
+    model = _pool_model(count_include_pad=0, pads=[0, 0, 0, 0], pad_before=[0, 0, 1, 1, 0, 0, 0, 0])
+    before = _run(model, x)[0]
+
+    assert average_pool_as_depthwise_conv(model) == 1
+    onnx.checker.check_model(model)
+    assert "Pad" not in {n.op_type for n in model.graph.node}
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    assert helper.get_attribute_value(next(a for a in conv.attribute if a.name == "pads")) == [1, 1, 0, 0]
+    fusion = ort_fusion(_save(model, tmp_path, "after.onnx"))
+    assert (fusion.get("QLinearConv"), fusion["ops"].get("QLinearAveragePool")) == (1, None), fusion["ops"]
+    np.testing.assert_allclose(_run(model, x)[0], before, atol=0.02 + 1e-6)
+
+
+def test_a_pad_of_channels_before_an_average_pool_stays() -> None:
+    model = _pool_model(count_include_pad=0, pads=[0, 0, 0, 0], pad_before=[0, 1, 0, 0, 0, 0, 0, 0])
+    assert average_pool_as_depthwise_conv(model) == 0
+
+
+def _signed_slice_conv() -> onnx.ModelProto:
+    """int8 activation quantizer (zero point -4) with a Slice between it and its DequantizeLinear, then a conv."""
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = [
+        numpy_helper.from_array(np.array(0.05, np.float32), "in_s"),
+        numpy_helper.from_array(np.array(-4, np.int8), "in_z"),
+        *(numpy_helper.from_array(np.array([v], np.int64), n) for n, v in (("start", 0), ("end", 4), ("axis", 1)))]
+    nodes += [helper.make_node("QuantizeLinear", ["x", "in_s", "in_z"], ["in_q"], name="in_Q"),
+              helper.make_node("Slice", ["in_q", "start", "end", "axis"], ["sliced"], name="in/Slice"),
+              helper.make_node("DequantizeLinear", ["sliced", "in_s", "in_z"], ["in_dq"], name="in_DQ")]
+    return _model(nodes, inits, [(_qdq(nodes, inits, "out", _conv(nodes, inits, "c", "in_dq", 4, 4), 0.1, 128), 4)])
+
+
+def test_int8_activation_quantizers_become_uint8_with_identical_values(tmp_path: Path, x: np.ndarray) -> None:
+    model = _signed_slice_conv()
+    before = _run(model, x)[0]
+    assert ort_fusion(_save(model, tmp_path, "before.onnx"))["float_convs"] == 1  # int8 in, uint8 out: no kernel
+
+    assert uint8_activations(model) == 1
+    onnx.checker.check_model(model, full_check=True)
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    zero_points = {n.name: inits[n.input[2]] for n in model.graph.node if n.name in ("in_Q", "in_DQ")}
+    assert all(z.dtype == np.uint8 and int(z) == 124 for z in zero_points.values()), zero_points
+    assert inits["c_w_z"].dtype == np.int8  # weights keep their signed zero point
+    fusion = ort_fusion(_save(model, tmp_path, "after.onnx"))
+    assert (fusion["float_convs"], fusion.get("QLinearConv")) == (0, 1), fusion["ops"]
+    # same grid, same values: the float conv and QLinearConv differ by at most one output step
+    assert np.abs(_run(model, x)[0] - before).max() <= 0.1 + 1e-6
+    assert uint8_activations(model) == 0
