@@ -51,11 +51,13 @@ RECIPE = REPO / "recipes" / "camvid-espnet-int8.yaml"
 RESULTS = REPO / "bench" / "results"
 
 
-def evaluate(path: Path, loader: Any, labels: list[str]) -> dict[str, Any]:
-    """mIoU, pixel accuracy and per-class IoU of an ONNX file through ONNX Runtime."""
+def evaluate(path: Path, loader: Any, labels: list[str], optimize: bool | None = None) -> dict[str, Any]:
+    """mIoU, pixel accuracy and per-class IoU of an ONNX file through ONNX Runtime (``optimize``: OrtRunner's;
+    by default a TensorRT-form graph runs op by op in float, its exact fake quantization). The ESPNet benches'
+    one scorer."""
     from edgecv.validate.accuracy import evaluate_runner
 
-    with OrtRunner(path, threads=os.cpu_count()) as runner:
+    with OrtRunner(path, threads=os.cpu_count(), optimize=optimize) as runner:
         metrics = evaluate_runner(runner, loader, labels, get_task("segmentation"))
     return {"miou": round(float(metrics["miou"]), 3), "pixel_accuracy": round(float(metrics["pixel_accuracy"]), 3),
             "per_class_iou": {c: v.get("iou") for c, v in metrics["per_class"].items()}}

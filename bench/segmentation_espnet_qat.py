@@ -27,11 +27,11 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from compress_cifar10 import log  # noqa: E402
+from segmentation_espnet_int8 import evaluate  # noqa: E402
 
 from edgecv.artifacts import atomic_write_json, atomic_write_text  # noqa: E402
 from edgecv.preflight import preflight  # noqa: E402
 from edgecv.recipe import load_recipe  # noqa: E402
-from edgecv.runtime import OrtRunner  # noqa: E402
 from edgecv.tasks import get_task  # noqa: E402
 
 RECIPE = REPO / "recipes" / "camvid-espnet-qat-int8.yaml"
@@ -41,10 +41,7 @@ BAR = 0.5  # the issue's bar: INT8 within 0.5 point mIoU of FP32 on the reported
 
 def selection_miou(path: Path, loader: Any, labels: list[str]) -> float:
     """mIoU of an ONNX file on the selection split (OrtRunner scores TensorRT-form graphs op by op in float)."""
-    from edgecv.validate.accuracy import evaluate_runner
-
-    with OrtRunner(path, threads=os.cpu_count()) as runner:
-        return round(float(evaluate_runner(runner, loader, labels, get_task("segmentation"))["miou"]), 3)
+    return float(evaluate(path, loader, labels)["miou"])
 
 
 def ptq_figures() -> dict[str, Any]:

@@ -12,7 +12,6 @@ Writes bench/results/segmentation_espnet_weight_range.{json,md}, atomically.
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 import tempfile
@@ -25,6 +24,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from compress_cifar10 import log  # noqa: E402
+from segmentation_espnet_int8 import evaluate  # noqa: E402
 
 from edgecv.artifacts import atomic_write_json, atomic_write_text  # noqa: E402
 from edgecv.preflight import preflight  # noqa: E402
@@ -32,10 +32,8 @@ from edgecv.quantize.cpu_isa import cpu_flags, int8_saturates  # noqa: E402
 from edgecv.quantize.nncf_ptq import calibration_data  # noqa: E402
 from edgecv.quantize.onnx_export import quantize_to_onnx  # noqa: E402
 from edgecv.recipe import load_recipe  # noqa: E402
-from edgecv.runtime import OrtRunner  # noqa: E402
 from edgecv.stages.quantize import QuantizeParams  # noqa: E402
 from edgecv.tasks import get_task  # noqa: E402
-from edgecv.validate.accuracy import evaluate_runner  # noqa: E402
 
 RECIPE = REPO / "recipes" / "camvid-espnet-int8.yaml"
 RESULTS = REPO / "bench" / "results"
@@ -48,8 +46,7 @@ VARIANTS = [  # name, scheme, range estimator, weight range, ONNX Runtime graph 
 
 
 def miou(path: Path, loader: Any, labels: list[str], optimize: bool) -> float:
-    with OrtRunner(path, threads=os.cpu_count(), optimize=optimize) as runner:
-        return round(float(evaluate_runner(runner, loader, labels, get_task("segmentation"))["miou"]), 3)
+    return float(evaluate(path, loader, labels, optimize)["miou"])
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ reads the types::
 
     uint8_activations(model)   # returns how many zero points became uint8
 
-Weights (DequantizeLinear of an initializer) keep int8: the kernels want signed, symmetric weights.
+Weights (a DequantizeLinear of an initializer, or of a QuantizeLinear of one) keep int8: the kernels want signed,
+symmetric weights.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ def uint8_activations(model: onnx.ModelProto) -> int:
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     quantizers = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
-                  and n.domain in ("", "ai.onnx") and len(n.input) > 2 and n.input[0] not in inits]
+                  and n.domain in ("", "ai.onnx") and len(n.input) > 2]
+    weight_outputs = {n.output[0] for n in quantizers if n.op_type == "QuantizeLinear" and n.input[0] in inits}
+    # a zero point that any weight quantizer uses (an initializer, or a weight still behind a QuantizeLinear) stays
+    weight_zero_points = {n.input[2] for n in quantizers if n.input[0] in inits or n.input[0] in weight_outputs}
     renamed: dict[str, str] = {}
     for node in quantizers:
         name = node.input[2]
-        if name not in inits or inits[name].data_type != onnx.TensorProto.INT8:
+        if name not in inits or name in weight_zero_points or inits[name].data_type != onnx.TensorProto.INT8:
             continue
         if name not in renamed:
             zero = numpy_helper.to_array(inits[name]).astype(np.int16) + 128
