@@ -98,6 +98,7 @@ def collect(run: Path) -> dict[str, Any]:
             "weight_range": scheme["weight_range"], "range_estimator": scheme["range_estimator"],
             "float_layers": scheme["float_layers"], "size_mb": round(paths[artifact].stat().st_size / 1e6, 3),
             "qat_best_epoch": qat["best_epoch"], "qat_best_selection_miou": round(qat["best_score"], 3),
+            "qat_start_selection_miou": None if qat.get("start_score") is None else round(qat["start_score"], 3),
             "qat_epochs": [{"epoch": h["epoch"], "selection_miou": round(h["selection"], 3),
                             "loss": round(h["loss"], 4), "seconds": round(h["seconds"], 1)} for h in qat["history"]],
             "parity": scheme["parity"]["reason"],
@@ -116,7 +117,8 @@ def markdown(results: dict[str, Any]) -> str:
              f"`recipes/camvid-espnet-qat-int8.yaml`, run `{results['run']}`; mIoU on {results['val_images']} "
              f"reported val frames, selection mIoU on the other {results['selection_images']} (they pick the QAT "
              f"epoch). Bar: INT8 within {BAR} point of FP32. `bench/segmentation_espnet_qat.py`.", "",
-             "| model | mIoU % | drop | within 0.5 | selection mIoU % (file) | weight range | QAT best epoch |",
+             "| model | mIoU % | vs FP32 (points) | within 0.5 | selection mIoU % (file) | weight range "
+             "| QAT best epoch |",
              "|---|---|---|---|---|---|---|",
              f"| FP32 ONNX | {fp32['miou']:.2f} | | | {fp32['selection_miou']:.2f} | | |"]
     for name, r in rows.items():
@@ -127,11 +129,14 @@ def markdown(results: dict[str, Any]) -> str:
     for scheme, entries in ptq.items():
         lines += [f"| PTQ {scheme}: {e['note']} ({e['source']}) | {e['miou']:.2f} | {-e['drop']:+.2f} | "
                   f"{'yes' if e['drop'] <= BAR else 'no'} | | | |" for e in entries]
-    lines += ["", "QAT epochs, selection mIoU % of the fake-quantized model (loss; seconds):", ""]
+    lines += ["", "QAT epochs, selection mIoU % of the fake-quantized model (loss; seconds); epoch 0 is the PTQ "
+              "model QAT starts from, which competes for the best epoch:", ""]
     for name, r in rows.items():
         if name != "fp32":
+            start = r.get("qat_start_selection_miou")
             epochs = ", ".join(f"{e['selection_miou']:.2f} ({e['loss']:.3f}; {e['seconds']:.0f}s)"
                                for e in r["qat_epochs"])
+            epochs = epochs if start is None else f"epoch 0 {start:.2f}, {epochs}"
             lines.append(f"- {name}: {epochs}")
     lines += ["", f"QAT settings: `{json.dumps(results['qat_settings'])}`; quantize stage "
               f"{results['quantize_seconds'] / 60:.1f} min, whole run {results['run_seconds'] / 60:.1f} min "

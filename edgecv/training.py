@@ -54,6 +54,8 @@ class TrainOutcome:
     """Processes, batch sizes, learning rate and per-rank weight digests of a multi-process run; None in one."""
     class_weights: list[float] | None = None
     """The loss's per-class weights (``train.class_weights``), None when unweighted."""
+    start_score: float | None = None
+    """The model's selection score before training (epoch 0) when it competed (``start_competes``), else None."""
 
 
 def pick_device() -> torch.device:
@@ -168,8 +170,12 @@ def train_model(
         state = _load_checkpoint(last, trainable, optimizer, scheduler)
         start_epoch, outcome.history = state["epoch"], state["history"]
         outcome.best_score, outcome.best_epoch = state.get("best_score", state.get("best_top1")), state["best_epoch"]
+        outcome.start_score = state.get("start_score")
         outcome.resumed_from_epoch = start_epoch
         info(f"  resuming training after epoch {start_epoch}/{params.epochs}")
+    elif params.start_competes and params.epochs > 0:
+        outcome.start_score = _score_start(model, selection_loader, splits, device, task, best)
+        outcome.best_score = outcome.start_score
     started = time.perf_counter()
     for epoch in range(start_epoch, params.epochs):
         # reseeding per epoch gives a resumed run the same shuffles as an uninterrupted one
@@ -179,6 +185,8 @@ def train_model(
         else:
             loader.generator.manual_seed(params.seed + epoch + 1)  # type: ignore[union-attr]
         trainable.train()
+        if params.freeze_batchnorm:
+            freeze_batchnorm_statistics(model)
         total_loss, seen, epoch_started = 0.0, 0, time.perf_counter()
         for step, (images, targets) in enumerate(loader):
             if step >= steps_per_epoch:
@@ -215,7 +223,7 @@ def train_model(
         row = _epoch_row(model, selection_loader, splits, device, task, (epoch, total_loss, seen, epoch_started),
                          optimizer)
         outcome.history.append(row)
-        if outcome.best_epoch == 0 or metric.drop(outcome.best_score, row["selection"]) < 0:  # better than the best
+        if math.isnan(outcome.best_score) or metric.drop(outcome.best_score, row["selection"]) < 0:  # a new best
             outcome.best_score, outcome.best_epoch = row["selection"], epoch + 1
             if distributed.is_main():
                 atomic_save(best, lambda p: torch.save(model.state_dict(), p))
@@ -226,6 +234,9 @@ def train_model(
             f"{metric.show(row['selection'])}  "
             f"({row['seconds']:.1f}s)"
         )
+    if outcome.start_score is not None and outcome.best_epoch == 0:
+        info(f"  no trained epoch beat the start on the selection split ({metric.label} "
+             f"{metric.show(outcome.start_score)}): the model before training is kept")
     if distributed.is_main() and best.is_file():
         model.load_state_dict(torch.load(best, map_location=device, weights_only=True))
     outcome.seconds = time.perf_counter() - started
@@ -249,6 +260,28 @@ def train_class_weights(task: Task, splits: DataSplits, params: TrainParams) -> 
         info(f"  class weights ({params.class_weights if isinstance(params.class_weights, str) else 'given'}): "
              f"{shown}")
     return weights
+
+
+def freeze_batchnorm_statistics(model: nn.Module) -> int:
+    """Put every BatchNorm of ``model`` in eval mode (running statistics used and kept; scale and shift still
+    learn); the number of layers frozen. Call after ``model.train()``, which undoes it."""
+    frozen = 0
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+            frozen += 1
+    return frozen
+
+
+def _score_start(model: nn.Module, selection_loader: Any, splits: DataSplits, device: torch.device, task: Task,
+                 best: Path) -> float:
+    """Epoch 0: the untrained model's selection score (rank 0's, broadcast), saved as the best so far."""
+    score = None
+    if distributed.is_main():
+        score = float(task.metric.value(evaluate_torch(model, selection_loader, splits.labels, device, task)) or 0.0)
+        atomic_save(best, lambda p: torch.save(model.state_dict(), p))
+        info(f"  epoch 0 (before training): selection {task.metric.label} {task.metric.show(score)}")
+    return float(distributed.broadcast_object(score))
 
 
 def _accumulation_group(step: int, steps: int, accumulate: int) -> tuple[int, int]:
@@ -300,6 +333,7 @@ def _save_last(last: Path, trainable: nn.Module, optimizer: Any, scheduler: Any,
                 "history": outcome.history,
                 "best_score": outcome.best_score,
                 "best_epoch": outcome.best_epoch,
+                "start_score": outcome.start_score,
             },
             p,
         ),

@@ -60,6 +60,8 @@ def qat_finetune(ctx: Any, quantized: nn.Module, params: Any, workdir: Path, key
     from edgecv.train_jobs import fit
 
     settings = params.qat or DEFAULT_QAT
+    if settings.start_competes is None:  # the PTQ model QAT starts from is a candidate unless the recipe says not
+        settings = settings.model_copy(update={"start_competes": True})
     workdir.mkdir(parents=True, exist_ok=True)
     if params.distill is None:
         return fit(ctx, quantized, settings, workdir, rebuild=rebuild)

@@ -68,6 +68,16 @@ class TrainParams(StrictModel):
     sync_batchnorm: bool = Field(
         False, description="Under torch.distributed on GPUs: BatchNorm statistics over every process's batch",
     )
+    freeze_batchnorm: bool = Field(
+        False, description="BatchNorm layers keep their running statistics (they run in eval mode while the rest "
+        "trains; their scale and shift still learn): for fine-tuning a pretrained or calibrated model on few or "
+        "small images (QAT of a segmenter on half crops), where batch statistics would drift from the deployed ones",
+    )
+    start_competes: bool | None = Field(
+        None, description="The model before training is scored on the selection split as epoch 0 and kept when "
+        "no trained epoch beats it; default (null): on for quantization-aware training, whose start (calibrated "
+        "PTQ) can beat a short fine-tune, off otherwise",
+    )
 
 
 class FeaturePair(StrictModel):

@@ -418,6 +418,7 @@ class QuantizeStage(Stage):
         outcome = qat_finetune(ctx, quantized, self.params, workdir, key, rebuild)
         quantized.eval()
         metrics = {"best_epoch": outcome.best_epoch, "best_score": outcome.best_score,
+                   "start_score": outcome.start_score,
                    "history": outcome.history, "distill": self.params.distill is not None}
         if outcome.distributed is not None:
             metrics["distributed"] = outcome.distributed

@@ -30,6 +30,9 @@ def test_qat_with_distillation_trains_through_the_quantizers_and_honours_the_ign
     scheme = result.metrics["schemes"][0]
     assert scheme["qat"]["distill"] and len(scheme["qat"]["history"]) == 1
     assert scheme["qat"]["best_score"] > 50
+    start = scheme["qat"]["start_score"]  # the PTQ model competed as epoch 0 (start_competes' QAT default)
+    assert start is not None and scheme["qat"]["best_score"] >= start
+    assert scheme["qat"]["best_score"] == max(start, scheme["qat"]["history"][0]["selection"])
     assert result.metrics["ignored_scope"] == ["head"] and scheme["float_layers"] == ["head"]
     (artifact,) = result.outputs
     assert artifact.precision == "mixed" and scheme["parity"]["passed"]
