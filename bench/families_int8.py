@@ -53,7 +53,7 @@ from edgecv.export.onnx import export_onnx  # noqa: E402
 from edgecv.models import build_model, model_entry  # noqa: E402
 from edgecv.quantize.bn_fold import fold_batchnorm  # noqa: E402
 from edgecv.quantize.nncf_ptq import calibration_data, quantize_ptq, strip_quantized  # noqa: E402
-from edgecv.quantize.onnx_export import write_qdq_onnx  # noqa: E402
+from edgecv.quantize.onnx_export import weight_storage, write_qdq_onnx  # noqa: E402
 from edgecv.quantize.onnx_graph import ort_fusion  # noqa: E402
 from edgecv.quantize.schemes import ORT_CPU  # noqa: E402
 from edgecv.runtime import OrtRunner  # noqa: E402
@@ -92,7 +92,7 @@ def quantize(model: nn.Module, spec: InputSpec, calibration: Any, path: Path, be
     scheme = dataclasses.replace(ORT_CPU, quantize_conv_outputs=False) if before else ORT_CPU
     folded, _ = fold_batchnorm(model)
     quantized = quantize_ptq(folded, scheme, calibration, QuantizeParams(type="quantize"), [])
-    write_qdq_onnx(quantized, spec, path, opset=17, int8_weights=True)
+    write_qdq_onnx(quantized, spec, path, opset=17, weights=weight_storage(ORT_CPU))
     return strip_quantized(quantized, torch.zeros(1, *spec.shape))
 
 

@@ -273,12 +273,17 @@ def freeze_batchnorm_statistics(model: nn.Module) -> int:
     return frozen
 
 
+def _selection_score(model: nn.Module, loader: Any, splits: DataSplits, device: torch.device, task: Task) -> float:
+    """The task's primary metric of ``model`` on the selection split (rank 0 only)."""
+    return float(task.metric.value(evaluate_torch(model, loader, splits.labels, device, task)) or 0.0)
+
+
 def _score_start(model: nn.Module, selection_loader: Any, splits: DataSplits, device: torch.device, task: Task,
                  best: Path) -> float:
     """Epoch 0: the untrained model's selection score (rank 0's, broadcast), saved as the best so far."""
     score = None
     if distributed.is_main():
-        score = float(task.metric.value(evaluate_torch(model, selection_loader, splits.labels, device, task)) or 0.0)
+        score = _selection_score(model, selection_loader, splits, device, task)
         atomic_save(best, lambda p: torch.save(model.state_dict(), p))
         info(f"  epoch 0 (before training): selection {task.metric.label} {task.metric.show(score)}")
     return float(distributed.broadcast_object(score))
@@ -305,9 +310,7 @@ def _epoch_row(
 ) -> dict[str, Any]:
     """The epoch's history row; the selection score is rank 0's, the same on every rank (broadcast)."""
     epoch, total_loss, seen, epoch_started = progress
-    score = None
-    if distributed.is_main():
-        score = float(task.metric.value(evaluate_torch(model, selection_loader, splits.labels, device, task)) or 0.0)
+    score = _selection_score(model, selection_loader, splits, device, task) if distributed.is_main() else None
     return {
         "epoch": epoch + 1,
         "loss": total_loss / max(1, seen),

@@ -92,7 +92,7 @@ class OnnxInt8:
 
     def run(self, plans: list[ArtifactPlan]) -> tuple[list[ModelArtifact], dict[str, Any], list[str]]:
         """One artifact per plan; the metrics as the torch path writes them (schemes, parity, accuracy control)."""
-        from edgecv.quantize.nncf_ptq import range_estimator
+        from edgecv.quantize.nncf_ptq import range_estimator, weight_range, weight_type
         from edgecv.quantize.onnx_ptq import quantize_onnx
 
         outputs, warnings = [], []
@@ -101,10 +101,19 @@ class OnnxInt8:
             assert plan.scheme is not None
             info(f"  scheme {plan.scheme.name} for {', '.join(plan.targets)}")
             quantized = quantize_onnx(self.model, plan.scheme, self.calibration, self.params, self.ignored)
-            scheme_metrics: dict[str, Any] = {"range_estimator": range_estimator(plan.scheme, self.params)}
+            scheme_metrics: dict[str, Any] = {"range_estimator": range_estimator(plan.scheme, self.params),
+                                              "weight_range": weight_range(plan.scheme, self.params),
+                                              "weight_type": weight_type(plan.scheme, self.params)}
             float_layers: list[str] = []
             if control is not None:
+                from edgecv.quantize.selection_noise import unresolved_gain_warning
+
                 float_layers, scheme_metrics["accuracy_control"] = control.search(plan.scheme, quantized)
+                gain = scheme_metrics["accuracy_control"]["float_gain"]
+                warning = unresolved_gain_warning(gain, plan.scheme.name) if gain else None
+                if warning:
+                    info(f"  warning: {warning}")
+                    warnings.append(warning)
             artifact, exported, notes = self._write(plan, quantized, float_layers)
             outputs.append(artifact)
             warnings += notes
@@ -120,7 +129,7 @@ class OnnxInt8:
 
     def _write(self, plan: ArtifactPlan, quantized: onnx.ModelProto,
                float_layers: list[str]) -> tuple[ModelArtifact, dict[str, Any], list[str]]:
-        from edgecv.quantize.onnx_export import rewrite_qdq, tensorrt_checks
+        from edgecv.quantize.onnx_export import rewrite_qdq, tensorrt_checks, weight_storage
         from edgecv.quantize.onnx_float_layers import keep_float
         from edgecv.quantize.onnx_graph import layer_counts, ort_fusion
         from edgecv.quantize.onnx_ptq import float_weights_behind_qdq
@@ -137,7 +146,7 @@ class OnnxInt8:
         onnx.save(final, str(fake))
         moved = 0 if scheme.store_int8_weights else float_weights_behind_qdq(final)
         atomic_save(path, lambda tmp: onnx.save(final, str(tmp)))
-        stored = rewrite_qdq(path, scheme.store_int8_weights)
+        stored = rewrite_qdq(path, weight_storage(scheme, self.params))
         judged_by = f"{self.key}.parity"
         threads = self.ctx.recipe.validate_.threads
         with OrtRunner(fake, threads=threads, optimize=False) as reference, OrtRunner(path, threads=threads) as runner:
@@ -200,6 +209,7 @@ class _OnnxControl:
     def search(self, scheme: Scheme, quantized: onnx.ModelProto) -> tuple[list[str], dict[str, Any]]:
         """The layers to keep in float for ``scheme`` (fewest first in ranking order) and the search's record."""
         from edgecv.quantize.accuracy_control import search_float_layers, search_record
+        from edgecv.quantize.onnx_export import weight_storage
         from edgecv.quantize.onnx_float_layers import quantized_layers
         from edgecv.quantize.trial_graph import TrialGraph
         from edgecv.stages.quantize import score_onnx
@@ -209,7 +219,7 @@ class _OnnxControl:
 
         def measure(names: list[str]) -> float:
             path = graph.trial_file(names, job.trials / f"{scheme.short}-{len(names)}.onnx",
-                                    int8_weights=scheme.store_int8_weights)
+                                    weights=weight_storage(scheme, job.params))
             return score_onnx(ctx, path, self.loader)
 
         initial = measure([])
@@ -224,9 +234,19 @@ class _OnnxControl:
 
         outcome = search_float_layers([r.name for r in ranking], evaluate, self.budget, reference=self.reference,
                                       initial=initial, limit=job.params.max_float_layers)
-        kept = [r.name for r in ranking[: outcome.float_layers]]
-        return kept, search_record(self.budget, self.metric.key, self.reference, len(self.loader.dataset),  # type: ignore[arg-type]
-                                   outcome.met, kept, ranking, outcome)
+        kept, met = [r.name for r in ranking[: outcome.float_layers]], outcome.met
+        gain = None
+        if kept and job.params.require_resolved_gain:
+            from edgecv.quantize.selection_noise import float_gain
+
+            gain = float_gain(ctx, self.loader.dataset, job.trials / f"{scheme.short}-0.onnx",
+                              job.trials / f"{scheme.short}-{len(kept)}.onnx", self.budget)
+            if gain is not None and not gain["resolved"]:  # within the split's noise: every layer stays INT8
+                gain["dropped_float_layers"] = kept
+                kept, met = [], self.budget.met(self.reference, initial)
+        record = search_record(self.budget, self.metric.key, self.reference, len(self.loader.dataset),  # type: ignore[arg-type]
+                               met, kept, ranking, outcome)
+        return kept, {**record, "float_gain": gain}
 
 
 def fp16_from_onnx(ctx: RunContext, source: ModelArtifact, plan: ArtifactPlan, name: str,

@@ -16,9 +16,15 @@ the DequantizeLinear directly; the QuantizeLinear and the float ``w`` are remove
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import onnx
 from onnx import numpy_helper
+
+WeightStorage = Literal["float", "int8", "uint8"]
+"""How a QDQ file holds its quantized weights: float behind QuantizeLinear (TensorRT's form), int8 initializers, or
+uint8 initializers with zero point 128 (ONNX Runtime's u8u8 kernels, :mod:`edgecv.quantize.cpu_isa`)."""
 
 
 def _attr(node: onnx.NodeProto, name: str, default: int) -> int:
@@ -65,6 +71,36 @@ def store_int8_weights(model: onnx.ModelProto) -> int:
         graph.node.remove(node)
     _drop_unused_initializers(graph)
     return len(replaced)
+
+
+def weights_as_uint8(model: onnx.ModelProto) -> int:
+    """Store every int8 weight initializer (a DequantizeLinear's constant input) as uint8 with its zero point + 128:
+    the same values, run by ONNX Runtime's u8u8 kernels, which do not saturate on x86 without VNNI
+    (:mod:`edgecv.quantize.cpu_isa`). Each converted weight gets its own uint8 zero point (int8 zero points may be
+    shared with activation quantizers); returns how many weights were converted. Run it after every rewrite that
+    edits int8 weights (they pad with int8 zeros)."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    other_readers = {name for node in graph.node for i, name in enumerate(node.input)
+                     if node.op_type != "DequantizeLinear" or i != 0}
+    converted: dict[str, str] = {}  # int8 weight -> its zero point's uint8 copy (a weight may feed several DQs)
+    for node in graph.node:
+        if node.op_type != "DequantizeLinear" or len(node.input) < 3 or node.input[0] not in inits:
+            continue
+        weight, zero_point = inits[node.input[0]], inits.get(node.input[2])
+        if weight.data_type != onnx.TensorProto.INT8 or zero_point is None or len(weight.dims) < 2:
+            continue
+        if node.input[0] in other_readers:
+            continue  # read as int8 elsewhere too: leave it
+        if node.input[0] not in converted:
+            values = numpy_helper.to_array(weight).astype(np.int16) + 128
+            weight.CopyFrom(numpy_helper.from_array(values.astype(np.uint8), weight.name))
+            shifted = numpy_helper.to_array(zero_point).astype(np.int16) + 128
+            converted[node.input[0]] = f"{weight.name}_zero_point_u8"
+            graph.initializer.append(numpy_helper.from_array(shifted.astype(np.uint8), converted[node.input[0]]))
+        node.input[2] = converted[node.input[0]]
+    _drop_unused_initializers(graph)
+    return len(converted)
 
 
 def _drop_unused_initializers(graph: onnx.GraphProto) -> None:

@@ -89,9 +89,16 @@ def range_estimator(scheme: Scheme, params: Any) -> str:
 
 def weight_range(scheme: Scheme, params: Any) -> str:
     """``half`` or ``full``: the int8 weight range ``scheme`` gets with these parameters on this CPU."""
-    from edgecv.quantize.cpu_isa import half_range_weights
+    from edgecv.quantize.cpu_isa import int8_weight_format
 
-    return "half" if half_range_weights(params.weight_range, scheme.name) else "full"
+    return int8_weight_format(params.weight_type, params.weight_range, scheme.name)[1]
+
+
+def weight_type(scheme: Scheme, params: Any) -> str:
+    """``int8`` or ``uint8`` (zero point 128): how ``scheme``'s file stores its weights on this CPU."""
+    from edgecv.quantize.cpu_isa import int8_weight_format
+
+    return int8_weight_format(params.weight_type, params.weight_range, scheme.name)[0]
 
 
 def nncf_arguments(

@@ -28,7 +28,7 @@ from edgecv.errors import UnsupportedError, ValidationFailure
 from edgecv.export.onnx import choose_opset, export_onnx
 from edgecv.quantize.average_pool_conv import average_pool_as_depthwise_conv
 from edgecv.quantize.conv_alignment import align_conv_channels, widen_channel_regions
-from edgecv.quantize.int8_weights import compact, store_int8_weights
+from edgecv.quantize.int8_weights import WeightStorage, compact, store_int8_weights, weights_as_uint8
 from edgecv.quantize.nncf_ptq import Calibration, strip_quantized
 from edgecv.quantize.onnx_graph import layer_counts, ort_fusion
 from edgecv.quantize.qdq_rewrites import (
@@ -58,24 +58,37 @@ def quantized_opset(ctx: Any) -> int:
     return opset
 
 
-def export_for_trial(ctx: Any, quantized: nn.Module, path: Path, scheme: Scheme) -> Path:
+def export_for_trial(ctx: Any, quantized: nn.Module, path: Path, scheme: Scheme, params: Any) -> Path:
     """The artifact's export and rewrites without its checks, to measure a candidate's accuracy."""
     spec = ctx.input_spec.model_copy(update={"dynamic_batch": ctx.recipe.export.dynamic_batch})
-    write_qdq_onnx(quantized, spec, path, opset=quantized_opset(ctx), int8_weights=scheme.store_int8_weights,
+    write_qdq_onnx(quantized, spec, path, opset=quantized_opset(ctx), weights=weight_storage(scheme, params),
                    wrap=ctx.task.export_module)
     return path
 
 
 def write_qdq_onnx(
-    quantized: nn.Module, spec: InputSpec, path: Path, *, opset: int, int8_weights: bool,
+    quantized: nn.Module, spec: InputSpec, path: Path, *, opset: int, weights: WeightStorage,
     wrap: Callable[[nn.Module], nn.Module] | None = None,
 ) -> int:
-    """Export an NNCF-quantized model as QDQ ONNX, store int8 weights if asked, compact; return weights stored.
+    """Export an NNCF-quantized model as QDQ ONNX, store its weights as ``weights`` says (:func:`weight_storage`),
+    compact; return weights stored.
     ``wrap`` is the task's export adapter (outputs as a tuple in ``spec.output_names`` order)."""
     stripped = strip_quantized(quantized, torch.zeros(1, *spec.shape))
     export_onnx(wrap(stripped) if wrap else stripped, spec, path, opset=opset, simplify=True)
     require_standard_ops(onnx.load(str(path)), path.name)  # before anything loads it: a custom op crashes ORT
-    return rewrite_qdq(path, int8_weights)
+    return rewrite_qdq(path, weights)
+
+
+def weight_storage(scheme: Scheme, params: Any = None) -> WeightStorage:
+    """How ``scheme``'s file stores its weights with these quantize parameters (default: the stage's) on this CPU.
+
+    Example: ``weight_storage(ORT_CPU)`` is ``"uint8"`` on an x86 CPU without VNNI, ``"int8"`` elsewhere."""
+    from edgecv.quantize.nncf_ptq import weight_type
+    from edgecv.stages.quantize import QuantizeParams
+
+    if not scheme.store_int8_weights:
+        return "float"
+    return "uint8" if weight_type(scheme, params or QuantizeParams(type="quantize")) == "uint8" else "int8"
 
 
 def quantize_to_onnx(
@@ -98,23 +111,24 @@ def quantize_to_onnx(
     chosen = SCHEMES[scheme]
     prepared, pairs = fold_batchnorm(model) if params.fold_batchnorm else (model.eval(), [])
     quantized = quantize_ptq(prepared, chosen, calibration, params, [])
-    stored = write_qdq_onnx(quantized, spec, path, opset=opset, int8_weights=chosen.store_int8_weights)
+    stored = write_qdq_onnx(quantized, spec, path, opset=opset, weights=weight_storage(chosen, params))
     return {"scheme": scheme, "batchnorm_folded": len(pairs), "int8_weight_initializers": stored,
             "layers": layer_counts(onnx.load(str(path)))}
 
 
-def rewrite_qdq(path: Path, int8_weights: bool) -> int:
-    """ONNX Runtime CPU form (``int8_weights``): int8 weight initializers, uint8 activation quantizers
+def rewrite_qdq(path: Path, weights: WeightStorage) -> int:
+    """ONNX Runtime CPU form (``weights`` int8 or uint8): int8 weight initializers, uint8 activation quantizers
     (uint8_activations), hard-sigmoid gates as uint8 Clips on aligned grids, scalar scalings folded into
     DequantizeLinear and scalar Add/Mul operands quantized (hard-swish as QLinearAdd/QLinearMul), ReLUs moved above
     the quantizer before them (relu_hoist), DequantizeLinear sunk below value-moving ops feeding Adds and Gemms and
     below Concat/MaxPool/Gather/Split, int32 Gemm biases (qdq_rewrites), average pools as int8 depthwise convs
     (average_pool_conv),
     conv channels padded to MLAS's fast int8 kernels (conv_alignment: whole depthwise regions widened in the weights
-    where possible, else Pad/Slice around the conv); both schemes: compact names."""
+    where possible, else Pad/Slice around the conv), and for ``uint8`` the weights stored as uint8 last
+    (weights_as_uint8); both schemes: compact names."""
     model = onnx.load(str(path))
     count = 0
-    if int8_weights:
+    if weights != "float":
         count = store_int8_weights(model)
         uint8_activations(model)
         integer_hard_sigmoid(model)
@@ -127,6 +141,8 @@ def rewrite_qdq(path: Path, int8_weights: bool) -> int:
         average_pool_as_depthwise_conv(model)
         widen_channel_regions(model)
         align_conv_channels(model)
+        if weights == "uint8":
+            weights_as_uint8(model)
     compact(model)
     onnx.checker.check_model(model)
     atomic_save(path, lambda tmp: onnx.save(model, str(tmp)))
@@ -169,7 +185,7 @@ def export_quantized(
         if path.exists():  # ONNX Runtime refused the file: a non-standard op is the one-line reason, if there is one
             require_standard_ops(onnx.load(str(path)), path.name)
         raise
-    stored = rewrite_qdq(path, plan.scheme.store_int8_weights)
+    stored = rewrite_qdq(path, weight_storage(plan.scheme, params))
     with OrtRunner(path, threads=ctx.recipe.validate_.threads) as runner:
         parity = parity_check(ctx, TorchRunner(stripped), runner, (f"{source.name} (fake-quantized)", name),
                               params.parity, judged_by=key, store=comparison_path(path))

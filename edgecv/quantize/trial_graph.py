@@ -11,7 +11,7 @@ without a module) leave the search to the re-quantizing trials.
 Example::
 
     graph = TrialGraph.export(quantized, spec, folder / "ort-cpu-base.onnx", opset, layers, wrap)
-    path = graph.trial_file(["layer3.2.conv2"], folder / "trial.onnx", int8_weights=True)
+    path = graph.trial_file(["layer3.2.conv2"], folder / "trial.onnx", weights="int8")
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from edgecv.artifacts import InputSpec
+    from edgecv.quantize.int8_weights import WeightStorage
     from edgecv.quantize.layers import Layer
 
 
@@ -148,12 +149,12 @@ class TrialGraph:
         """Whether every layer of ``names`` has its node in the graph."""
         return all(name in self.nodes for name in names)
 
-    def trial_file(self, names: list[str], path: Path, *, int8_weights: bool) -> Path:
-        """The graph with ``names`` in float, in the scheme's form (rewrites), at ``path``."""
+    def trial_file(self, names: list[str], path: Path, *, weights: WeightStorage) -> Path:
+        """The graph with ``names`` in float, in the scheme's form (rewrites, ``weights`` stored so), at ``path``."""
         from edgecv.quantize.onnx_export import rewrite_qdq
 
         onnx.save(keep_float(self.model, [self.nodes[n] for n in names], self.original), str(path))
-        rewrite_qdq(path, int8_weights)
+        rewrite_qdq(path, weights)
         return path
 
     def rank(self, reference: Any, batches: list[Any], names: list[str], threads: int | None) -> list[Any]:

@@ -106,8 +106,13 @@ class QuantizeParams(StrictModel):
     )
     weight_range: Literal["auto", "full", "half"] = Field(
         "auto", description="int8 weights on the full range or half of it (7 bits: ONNX Runtime's reduce_range); "
-        "auto = half for the onnxruntime-cpu scheme on an x86 CPU without VNNI, whose int8 kernels saturate "
-        "(edgecv.quantize.cpu_isa), else full"
+        "auto = half for the onnxruntime-cpu scheme with int8 weights on an x86 CPU without VNNI, whose u8s8 "
+        "kernels saturate (edgecv.quantize.cpu_isa), else full"
+    )
+    weight_type: Literal["auto", "int8", "uint8"] = Field(
+        "auto", description="How the onnxruntime-cpu scheme's file stores its weights: uint8 (zero point 128, the "
+        "same values) runs ONNX Runtime's u8u8 kernels, which never saturate but are slower than u8s8 on x86; auto "
+        "= uint8 on an x86 CPU without VNNI, else int8. The tensorrt scheme always has int8 weights"
     )
     bias_correction: Literal["fast", "none"] = Field(
         "fast", description="NNCF fast bias correction after quantizing, or none (NNCF's torch backend has no full one)"
@@ -125,6 +130,12 @@ class QuantizeParams(StrictModel):
     )
     ranking_samples: int = Field(200, gt=0, description="Calibration images for the layer sensitivity ranking")
     max_float_layers: int | None = Field(None, ge=1, description="Accuracy control keeps at most this many in float")
+    require_resolved_gain: bool = Field(
+        True, description="Accuracy control keeps its float layers only when their gain over the all-INT8 file on "
+        "the selection split is beyond the split's noise (paired bootstrap: better in 95% of resamples; splits of up "
+        "to 1,000 images); otherwise every layer stays INT8, with a warning. Float layers cost speed, and on a small "
+        "split a measured gain can be chance",
+    )
     parity: QuantParity = QuantParity()
     qat: TrainParams | None = Field(None, description="QAT fine-tuning settings (method: qat); default 1 epoch")
     distill: DistillSettings | None = Field(None, description="Distil QAT from a teacher (method: qat)")
@@ -338,7 +349,7 @@ class QuantizeStage(Stage):
         key: str, setup: tuple[Calibration, list[Layer], _AccuracyControl | None], outputs: list[ModelArtifact],
         metrics: dict[str, Any], warnings: list[str],
     ) -> None:
-        from edgecv.quantize.nncf_ptq import range_estimator, weight_range
+        from edgecv.quantize.nncf_ptq import range_estimator, weight_range, weight_type
         from edgecv.quantize.onnx_export import export_quantized
 
         p = self.params
@@ -348,7 +359,8 @@ class QuantizeStage(Stage):
             info(f"  scheme {plan.scheme.name} for {', '.join(plan.targets)}")
             scheme_params, quantized, tried = self._quantized(plan.scheme, prepared, calibration, ignored, control)
             scheme_metrics: dict[str, Any] = {"range_estimator": range_estimator(plan.scheme, scheme_params),
-                                              "weight_range": weight_range(plan.scheme, scheme_params)}
+                                              "weight_range": weight_range(plan.scheme, scheme_params),
+                                              "weight_type": weight_type(plan.scheme, scheme_params)}
             if tried is not None:
                 scheme_metrics["range_estimators_tried"] = tried
             if p.method == "qat":
@@ -361,15 +373,17 @@ class QuantizeStage(Stage):
                                                              key, rebuild)
             float_layers = [x.name for x in ignored]
             if control is not None:
-                from edgecv.quantize.selection_noise import noise_warning
+                from edgecv.quantize.selection_noise import noise_warning, unresolved_gain_warning
 
                 quantized, scheme_metrics["accuracy_control"] = control.run(plan, quantized, scheme_params)
                 float_layers += scheme_metrics["accuracy_control"]["float_layers"]
                 noise = scheme_metrics["accuracy_control"]["selection_noise"]
-                warning = noise_warning(noise, control.budget, plan.scheme.name) if noise else None
-                if warning:
-                    info(f"  warning: {warning}")
-                    warnings.append(warning)
+                gain = scheme_metrics["accuracy_control"]["float_gain"]
+                for warning in (noise_warning(noise, control.budget, plan.scheme.name) if noise else None,
+                                unresolved_gain_warning(gain, plan.scheme.name) if gain else None):
+                    if warning:
+                        info(f"  warning: {warning}")
+                        warnings.append(warning)
             name = plan.artifact_name(p.name)
             artifact, exported, notes = export_quantized(
                 ctx, quantized, source, folder / f"{name}.onnx", plan, p, name=name,
@@ -491,7 +505,7 @@ class _AccuracyControl:
         """``quantized`` exported as a trial file and scored on the selection images."""
         from edgecv.quantize.onnx_export import export_for_trial
 
-        path = export_for_trial(self.ctx, quantized, self.trials / f"{tag}.onnx", scheme)
+        path = export_for_trial(self.ctx, quantized, self.trials / f"{tag}.onnx", scheme, self.params)
         return score_onnx(self.ctx, path, self.loader)
 
     def _trial_graph(self, quantized: nn.Module, scheme: Scheme) -> TrialGraph | None:
@@ -534,6 +548,7 @@ class _AccuracyControl:
         more with those layers in NNCF's ignored scope, and that artifact's own metric is what ``met`` reports."""
         from edgecv.quantize.accuracy_control import search_float_layers, search_record
         from edgecv.quantize.nncf_ptq import quantize_ptq
+        from edgecv.quantize.onnx_export import weight_storage
         from edgecv.quantize.sensitivity import rank_layers
 
         assert plan.scheme is not None
@@ -549,7 +564,7 @@ class _AccuracyControl:
         def evaluate(names: list[str]) -> tuple[float, nn.Module | None]:
             tag = f"{scheme.short}-{len(names)}"
             if graph is not None and graph.covers(names):
-                path = graph.trial_file(names, self.trials / f"{tag}.onnx", int8_weights=scheme.store_int8_weights)
+                path = graph.trial_file(names, self.trials / f"{tag}.onnx", weights=weight_storage(scheme, self.params))
                 value, model = score_onnx(self.ctx, path, self.loader), None
             else:
                 model = quantized if not names else requantized(names)
@@ -581,13 +596,27 @@ class _AccuracyControl:
             info(f"  {scheme.name}: {len(kept)} layer(s) in float, quantized again -> {self.metric.label} "
                  f"{self.metric.show(final)}")
         met = outcome.met if final is None else self.budget.met(self.reference, final)
+        chosen_file = self.trials / f"{scheme.short}-{'final' if final is not None else len(kept)}.onnx"
+        gain = self._gain(scheme, chosen_file) if kept else None
+        if gain is not None and not gain["resolved"]:  # the float layers' gain is within the split's noise
+            gain["dropped_float_layers"] = kept
+            kept, chosen, final, met = [], quantized, None, self.budget.met(self.reference, initial)
+            chosen_file = self.trials / f"{scheme.short}-0.onnx"
         record = search_record(self.budget, self.metric.key, self.reference, len(self.loader.dataset),  # type: ignore[arg-type]
                                met, kept, ranking, outcome)
-        chosen_file = self.trials / f"{scheme.short}-{'final' if final is not None else len(kept)}.onnx"
         return chosen, {**record, "trials_by": "graph edits" if graph is not None else "re-quantization",
                         "final": None if final is None else {
                             "value": round(final, 3), "drop": round(self.budget.drop(self.reference, final), 3)},
-                        "selection_noise": self._selection_noise(chosen_file)}
+                        "float_gain": gain, "selection_noise": self._selection_noise(chosen_file)}
+
+    def _gain(self, scheme: Scheme, chosen: Path) -> dict[str, Any] | None:
+        """The float layers' gain over the all-INT8 trial file (see ``require_resolved_gain``); None when not
+        asked for or not measurable."""
+        from edgecv.quantize.selection_noise import float_gain
+
+        if not self.params.require_resolved_gain:
+            return None
+        return float_gain(self.ctx, self.selection, self.trials / f"{scheme.short}-0.onnx", chosen, self.budget)
 
     def _selection_noise(self, chosen: Path) -> dict[str, Any] | None:
         """The chosen file's drop on the selection images with its paired-bootstrap interval (None when the split

@@ -27,7 +27,7 @@ from edgecv.export.onnx import export_onnx
 from edgecv.quantize.bn_fold import fold_batchnorm
 from edgecv.quantize.fp16 import fp16_emulation
 from edgecv.quantize.nncf_ptq import Calibration, quantize_ptq, strip_quantized
-from edgecv.quantize.onnx_export import write_qdq_onnx
+from edgecv.quantize.onnx_export import weight_storage, write_qdq_onnx
 from edgecv.quantize.schemes import SCHEMES
 from edgecv.quantize.standard_ops import nonstandard_nodes
 from edgecv.runtime import OrtRunner
@@ -118,7 +118,7 @@ def quantize(family: Family, folder: Path) -> None:
         scheme = SCHEMES[name]
         quantized = quantize_ptq(folded, scheme, calibration, params, [])
         path = folder / f"{family.name}-{scheme.short}.onnx"
-        write_qdq_onnx(quantized, spec, path, opset=17, int8_weights=scheme.store_int8_weights)
+        write_qdq_onnx(quantized, spec, path, opset=17, weights=weight_storage(scheme, params))
         with torch.no_grad():
             reference = strip_quantized(quantized, images[:1])(images).numpy()
         with OrtRunner(path, threads=1) as runner:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import onnx
 
+from edgecv.quantize.accuracy_control import Budget
 from edgecv.quantize.onnx_graph import layer_counts
+from edgecv.quantize.selection_noise import float_gain, unresolved_gain_warning
 from tests.quantize.conftest import Tiny
 from tests.quantize.tiny_models import make_outlier
 
@@ -35,7 +38,15 @@ def test_the_outlier_layer_ranks_first_and_stays_float_until_the_budget_holds(ti
     assert noise["images"] == control["samples"] and low <= noise["drop"] <= high
     final = control["final"]["drop"] if control["final"] else trials[len(kept)]["drop"]
     assert abs(noise["drop"] - final) < 1e-6  # the same file on the same images, scored image by image
+    gain = control["float_gain"]  # the outlier in float is a gain the selection split resolves: it is kept
+    assert gain["resolved"] and gain["gain"] > 4.0 and gain["interval90"][0] > 0
     assert not list((tiny.root / "ac").glob("trials-*")), "trial exports are removed"
+    same = float_gain(tiny.ctx, tiny.ctx.splits.selection, Path(artifact.path), Path(artifact.path), Budget(4.0))
+    assert same is not None and same["gain"] == 0 and not same["resolved"]  # no gain: nothing to keep float for
+    assert unresolved_gain_warning(same, "onnxruntime-cpu") is None  # nothing was dropped
+    warning = unresolved_gain_warning({**same, "dropped_float_layers": ["block1.conv2"]}, "onnxruntime-cpu")
+    assert warning is not None and "keeping 1 layer(s) in float gained +0.00" in warning
+    assert "every layer stays INT8" in warning and "require_resolved_gain: false" in warning
 
 
 def test_a_list_of_range_estimators_is_chosen_on_selection_and_recorded(tiny: Tiny) -> None:

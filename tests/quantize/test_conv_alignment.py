@@ -31,16 +31,18 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> Exports:
     """A MobileNetV3 block with a 24-channel depthwise conv (not a multiple of 16) and a 6-channel squeeze (not a
     multiple of 4), exported with the channel regions widened and without (Pad/Slice around the convs)."""
     from edgecv.quantize import onnx_export
+    from edgecv.quantize.schemes import ORT_CPU
 
     torch.manual_seed(0)
     images = torch.rand(64, 3, 32, 32) * 2 - 1
     fake = cpu_scheme_fake_quant(TinyMobileNetV3(width=24, squeeze=6), images)
     folder = tmp_path_factory.mktemp("alignment")
     widened, padded = folder / "widened.onnx", folder / "padded.onnx"
-    onnx_export.write_qdq_onnx(fake, InputSpec(shape=(3, 32, 32)), widened, opset=17, int8_weights=True)
+    weights = onnx_export.weight_storage(ORT_CPU)
+    onnx_export.write_qdq_onnx(fake, InputSpec(shape=(3, 32, 32)), widened, opset=17, weights=weights)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(onnx_export, "widen_channel_regions", lambda model: 0)
-        onnx_export.write_qdq_onnx(fake, InputSpec(shape=(3, 32, 32)), padded, opset=17, int8_weights=True)
+        onnx_export.write_qdq_onnx(fake, InputSpec(shape=(3, 32, 32)), padded, opset=17, weights=weights)
     return widened, padded, images.numpy()
 
 

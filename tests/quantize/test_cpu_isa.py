@@ -1,14 +1,19 @@
-"""Half-range int8 weights where ONNX Runtime's int8 kernels saturate, and TensorRT-form graphs run in float."""
+"""uint8 or half-range int8 weights where ONNX Runtime's int8 kernels saturate, and TensorRT-form graphs run in
+float."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgecv.quantize.cpu_isa import half_range_weights, int8_saturates
-from edgecv.quantize.nncf_ptq import nncf_arguments, weight_range
+from edgecv.quantize.cpu_isa import int8_saturates, int8_weight_format
+from edgecv.quantize.int8_weights import weights_as_uint8
+from edgecv.quantize.nncf_ptq import nncf_arguments, weight_range, weight_type
 from edgecv.quantize.schemes import ORT_CPU, TENSORRT
 from edgecv.runtime.ort import OrtRunner, tensorrt_qdq_form
 from edgecv.stages.quantize import QuantizeParams
@@ -27,10 +32,64 @@ def test_only_x86_without_vnni_saturates(machine: str, flags: frozenset[str], sa
     assert int8_saturates(machine, flags) is saturates
 
 
-def test_auto_halves_only_the_onnx_runtime_cpu_scheme_and_only_where_it_saturates() -> None:
-    assert half_range_weights("auto", "onnxruntime-cpu") is int8_saturates()
-    assert half_range_weights("auto", "tensorrt") is False  # TensorRT sums in int32
-    assert half_range_weights("half", "tensorrt") and not half_range_weights("full", "onnxruntime-cpu")
+def test_auto_stores_uint8_weights_only_for_the_onnx_runtime_cpu_scheme_and_only_where_int8_saturates() -> None:
+    saturates = int8_saturates()
+    assert int8_weight_format("auto", "auto", "onnxruntime-cpu") == ("uint8" if saturates else "int8", "full")
+    assert int8_weight_format("int8", "auto", "onnxruntime-cpu") == ("int8", "half" if saturates else "full")
+    assert int8_weight_format("auto", "auto", "tensorrt") == ("int8", "full")  # TensorRT sums in int32
+    assert int8_weight_format("uint8", "auto", "tensorrt") == ("int8", "full")  # TensorRT needs int8 weights
+    assert int8_weight_format("auto", "half", "tensorrt") == ("int8", "half")
+    assert int8_weight_format("uint8", "full", "onnxruntime-cpu") == ("uint8", "full")
+    assert weight_type(ORT_CPU, QuantizeParams(type="quantize", weight_type="int8")) == "int8"
+    assert weight_type(TENSORRT, QuantizeParams(type="quantize")) == "int8"
+
+
+def _saturating_conv() -> onnx.ModelProto:
+    """uint8 input -> DQ -> Conv (int8 weights, per channel) -> Q: ONNX Runtime runs it as one QLinearConv. With
+    inputs at 255 and weights at 127, two adjacent products (64,770) overflow an int16."""
+    rng = np.random.default_rng(0)
+    weight = rng.integers(100, 128, (4, 64, 3, 3)).astype(np.int8) * np.where(rng.random((4, 1, 1, 1)) < 0.5, 1, -1)
+    def constant(value: Any, name: str, dtype: Any) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.asarray(value, dtype), name)
+
+    inits = [constant(0.01, "xs", np.float32), constant(0, "xz", np.uint8), constant(weight, "w", np.int8),
+             constant(np.full(4, 0.01), "ws", np.float32), constant(np.zeros(4), "wz", np.int8),
+             constant(8.0, "ys", np.float32), constant(128, "yz", np.uint8)]
+    nodes = [helper.make_node("QuantizeLinear", ["xf", "xs", "xz"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["x"]),
+             helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wf"], axis=0),
+             helper.make_node("Conv", ["x", "wf"], ["c"]),
+             helper.make_node("QuantizeLinear", ["c", "ys", "yz"], ["cq"]),
+             helper.make_node("DequantizeLinear", ["cq", "ys", "yz"], ["y"])]
+    graph = helper.make_graph(nodes, "conv", [helper.make_tensor_value_info("xf", TensorProto.FLOAT, [1, 64, 5, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 3, 3])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_uint8_weights_give_the_exact_int8_result_where_u8s8_kernels_saturate(tmp_path: Path) -> None:
+    from edgecv.quantize.onnx_graph import ort_fusion
+
+    int8 = _saturating_conv()
+    weights = numpy_helper.to_array(next(t for t in int8.graph.initializer if t.name == "w")).astype(np.float64)
+    converted = _saturating_conv()
+    assert weights_as_uint8(converted) == 1
+    stored = {t.name: numpy_helper.to_array(t) for t in converted.graph.initializer}
+    assert stored["w"].dtype == np.uint8 and np.array_equal(stored["w"].astype(np.int16) - 128, weights)
+    assert stored["xz"].dtype == np.uint8 and stored["xz"] == 0  # the activation's zero point is left alone
+    onnx.save(converted, str(tmp_path / "uint8.onnx"))
+    assert ort_fusion(tmp_path / "uint8.onnx").get("QLinearConv") == 1  # still one int8 kernel, not a float conv
+    x = np.full((1, 64, 5, 5), 255.0, np.float32)
+    x[0, :, ::2, ::2] = np.random.default_rng(1).integers(200, 256, (64, 3, 3))  # quantized input levels
+    exact = np.zeros((1, 4, 3, 3))
+    for i in range(3):
+        for j in range(3):
+            exact[0, :, i, j] = np.tensordot(weights * 0.01, x[0, :, i:i + 3, j:j + 3] * 0.01, axes=3)
+    exact = (np.clip(np.rint(exact / 8.0) + 128, 0, 255) - 128) * 8.0
+    with OrtRunner(converted, threads=1) as runner:
+        np.testing.assert_allclose(runner.infer(x * np.float32(0.01)), exact, atol=8.0 + 1e-6)  # one step: rounding
+    if int8_saturates():  # the int8 file on this CPU: u8s8 sums saturate, the values come out far off
+        with OrtRunner(int8, threads=1) as runner:
+            assert np.abs(runner.infer(x * np.float32(0.01)) - exact).max() > 8.0
 
 
 def test_half_range_reaches_nncf_as_the_overflow_fix_for_every_layer() -> None:

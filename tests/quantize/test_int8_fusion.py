@@ -45,7 +45,8 @@ Quantized = tuple[Path, torch.Tensor, nn.Module, nn.Module]
 def quantized(tmp_path_factory: pytest.TempPathFactory) -> Quantized:
     """The CPU-scheme INT8 ONNX (the quantize stage's calls), the images, the FP32 and the fake-quantized model."""
     from edgecv.quantize.nncf_ptq import strip_quantized
-    from edgecv.quantize.onnx_export import write_qdq_onnx
+    from edgecv.quantize.onnx_export import weight_storage, write_qdq_onnx
+    from edgecv.quantize.schemes import ORT_CPU
     from tests.quantize.tiny_models import cpu_scheme_fake_quant
 
     torch.manual_seed(0)
@@ -53,7 +54,7 @@ def quantized(tmp_path_factory: pytest.TempPathFactory) -> Quantized:
     images = torch.rand(96, 3, 32, 32) * 2 - 1
     fake = cpu_scheme_fake_quant(model, images)
     path = tmp_path_factory.mktemp("fusion") / "int8.onnx"
-    write_qdq_onnx(fake, InputSpec(shape=(3, 32, 32)), path, opset=17, int8_weights=True)
+    write_qdq_onnx(fake, InputSpec(shape=(3, 32, 32)), path, opset=17, weights=weight_storage(ORT_CPU))
     return path, images, model, strip_quantized(fake, images[:1])
 
 

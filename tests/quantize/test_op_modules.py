@@ -45,13 +45,14 @@ def test_ops_map_to_the_module_that_ran_them() -> None:
 def test_hard_swish_runs_in_int8_however_the_blocks_are_called(tmp_path, grandchild_calls: bool) -> None:
     """Before, with grandchild calls every hard-swish stayed float (DQ -> Add -> Clip -> Div -> Mul -> Q): the
     SSDLite INT8 file ran at 0.60x its FP32 model's speed at batch 1."""
-    from edgecv.quantize.onnx_export import write_qdq_onnx
+    from edgecv.quantize.onnx_export import weight_storage, write_qdq_onnx
+    from edgecv.quantize.schemes import ORT_CPU
 
     torch.manual_seed(0)
     model = GrandchildCalls() if grandchild_calls else TinyMobileNetV3()
     fake = cpu_scheme_fake_quant(model, torch.rand(64, 3, 32, 32) * 2 - 1)
     path = tmp_path / "int8.onnx"
-    write_qdq_onnx(fake, InputSpec(shape=(3, 32, 32)), path, opset=17, int8_weights=True)
+    write_qdq_onnx(fake, InputSpec(shape=(3, 32, 32)), path, opset=17, weights=weight_storage(ORT_CPU))
     fusion = ort_fusion(path)
     assert fusion["float_ops"] == {}, fusion["float_ops"]  # no float Add/Clip/Div/Mul left of any hard-swish
     assert (fusion.get("QLinearMul"), fusion["ops"].get("Clip")) == (4, 3)  # 3 hard-swish + SE scale; 3 uint8 gates

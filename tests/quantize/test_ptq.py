@@ -13,7 +13,10 @@ from edgecv.artifacts import StageResult
 from edgecv.evaluation import evaluate_torch
 from edgecv.export.onnx import export_onnx
 from edgecv.export.tensorrt_rules import check_onnx_for_tensorrt
+from edgecv.quantize.cpu_isa import int8_saturates
+from edgecv.quantize.onnx_export import weight_storage
 from edgecv.quantize.onnx_graph import ort_fusion
+from edgecv.quantize.schemes import ORT_CPU
 from edgecv.runtime import OrtRunner
 from edgecv.validate.accuracy import evaluate_runner
 from tests.quantize.conftest import Tiny
@@ -59,7 +62,10 @@ def test_cpu_scheme_stores_int8_weights_and_onnx_runtime_fuses_every_conv(ptq: S
                                                                          tmp_path: Path) -> None:
     cpu = ptq.outputs[0]
     model = onnx.load(cpu.path)
-    int8 = [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) > 1]
+    stored = by_scheme(ptq)["onnxruntime-cpu"]["weight_type"]  # uint8 on an x86 CPU without VNNI (cpu_isa)
+    assert stored == ("uint8" if int8_saturates() else "int8")
+    kind = onnx.TensorProto.UINT8 if stored == "uint8" else onnx.TensorProto.INT8
+    int8 = [t for t in model.graph.initializer if t.data_type == kind and len(t.dims) > 1]
     float_weights = [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT and len(t.dims) > 1]
     assert len(int8) == 7 and not float_weights
     fp32 = export_onnx(tiny.current.module, tiny.ctx.input_spec, tmp_path / "fp32.onnx", opset=17)
@@ -123,7 +129,7 @@ def test_quantizers_shared_by_concat_inputs_all_become_standard_qdq(tmp_path: Pa
     assert left == []
     path = tmp_path / "user.onnx"
     stored = write_qdq_onnx(quantized, InputSpec(shape=(3, 16, 16), dynamic_batch=True), path, opset=17,
-                            int8_weights=True)
+                            weights=weight_storage(ORT_CPU))
     assert stored >= 8  # every conv and the head store int8 weights
     graph = onnx.load(path)
     assert nonstandard_nodes(graph) == [] and {n.domain for n in graph.graph.node} <= {"", "ai.onnx"}
