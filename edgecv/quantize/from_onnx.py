@@ -195,7 +195,8 @@ class _OnnxControl:
         self.budget = Budget(params.max_accuracy_drop or 0.0, params.drop_type, self.metric.higher_is_better)
         judged = ctx.splits.selection  # the decisions' images; the reported val split decides nothing
         count = min(params.accuracy_samples or len(judged), len(judged))
-        self.loader = ctx.loader(ctx.subset(judged, count), decision_batch(ctx))
+        self.selection = ctx.subset(judged, count)
+        self.loader = ctx.loader(self.selection, decision_batch(ctx))
         self.reference = score_onnx(ctx, Path(job.source.path), self.loader)
         batch = job.batch or min(16, decision_batch(ctx))
         ranking_set = ctx.subset(ctx.splits.train, params.ranking_samples)
@@ -239,7 +240,7 @@ class _OnnxControl:
         if kept and job.params.require_resolved_gain:
             from edgecv.quantize.selection_noise import float_gain
 
-            gain = float_gain(ctx, self.loader.dataset, job.trials / f"{scheme.short}-0.onnx",
+            gain = float_gain(ctx, self.selection, job.trials / f"{scheme.short}-0.onnx",
                               job.trials / f"{scheme.short}-{len(kept)}.onnx", self.budget)
             if gain is not None and not gain["resolved"]:  # within the split's noise: every layer stays INT8
                 gain["dropped_float_layers"] = kept

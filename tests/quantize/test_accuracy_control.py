@@ -58,3 +58,37 @@ def test_a_list_of_range_estimators_is_chosen_on_selection_and_recorded(tiny: Ti
     assert tried["chosen"] == scheme["range_estimator"] and tried["selection_scores"][tried["chosen"]] == best
     control = scheme["accuracy_control"]  # the search starts from the kept estimator's model
     assert control["met"] and abs(control["trials"][0]["score"] - best) < 0.01
+
+
+def test_onnx_path_scores_the_float_layers_gain_on_the_trials_images(tiny: Tiny, tmp_path: Path) -> None:
+    """The outlier model given as model.onnx: accuracy control on the ONNX path keeps layers float, and their gain
+    over all-INT8 (paired bootstrap) is measured on the selection images the trials were scored on."""
+    import yaml
+
+    from edgecv.api import compress
+    from edgecv.export.onnx import export_onnx
+    from edgecv.recipe import load_recipe
+    from tests.conftest import tiny_recipe_data
+
+    model = copy.deepcopy(tiny.current.module)
+    make_outlier(model)
+    path = export_onnx(model, tiny.ctx.input_spec, tmp_path / "outlier.onnx", opset=17)
+    pre = tiny.ctx.preprocessing
+    data = tiny_recipe_data(
+        tmp_path, train={"epochs": 0},
+        data={**tiny.ctx.recipe.data.model_dump(include={"digits_size", "max_val_samples", "selection_fraction"})},
+        stages=[{"type": "quantize", "calibration_size": 64, "max_accuracy_drop": 4.0, "weight_range": "half",
+                 "max_float_layers": 2}],
+        validate={"batch_sizes": [1], "runs": 2},
+    )
+    data["model"] = {"onnx": str(path), "mean": list(pre.mean), "std": list(pre.std)}  # replaces the zoo arch
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(data, sort_keys=False))
+    quantize = next(s for s in compress(load_recipe(recipe)).stages if s.kind == "quantize")
+    control = quantize.metrics["schemes"][0]["accuracy_control"]
+    trials = {t["float_layers"]: t["score"] for t in control["trials"]}
+    gain = control["float_gain"]
+    assert gain is not None and not control["trials"][0]["met"], control  # all-INT8 missed: layers were tried
+    chosen = len(gain.get("dropped_float_layers") or control["float_layers"])
+    assert abs(gain["gain"] - (trials[chosen] - trials[0])) < 0.01, (gain, trials)  # same files, same images
+    assert gain["resolved"] and gain["gain"] > 4.0 and control["float_layers"]  # the outlier's gain is real: kept
