@@ -110,7 +110,7 @@ class OnnxInt8:
 
                 float_layers, scheme_metrics["accuracy_control"] = control.search(plan.scheme, quantized)
                 gain = scheme_metrics["accuracy_control"]["float_gain"]
-                warning = unresolved_gain_warning(gain, plan.scheme.name) if gain else None
+                warning = unresolved_gain_warning(gain, plan.scheme.name, len(float_layers)) if gain else None
                 if warning:
                     info(f"  warning: {warning}")
                     warnings.append(warning)
@@ -237,12 +237,12 @@ class _OnnxControl:
                                       initial=initial, limit=job.params.max_float_layers)
         kept, met = [r.name for r in ranking[: outcome.float_layers]], outcome.met
         gain = None
-        if kept and job.params.require_resolved_gain:
+        if kept:
             from edgecv.quantize.selection_noise import float_gain
 
             gain = float_gain(ctx, self.selection, job.trials / f"{scheme.short}-0.onnx",
                               job.trials / f"{scheme.short}-{len(kept)}.onnx", self.budget)
-            if gain is not None and not gain["resolved"]:  # within the split's noise: every layer stays INT8
+            if gain is not None and not gain["resolved"] and job.params.require_resolved_gain:  # within the noise
                 gain["dropped_float_layers"] = kept
                 kept, met = [], self.budget.met(self.reference, initial)
         record = search_record(self.budget, self.metric.key, self.reference, len(self.loader.dataset),  # type: ignore[arg-type]

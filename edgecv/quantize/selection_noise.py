@@ -122,17 +122,20 @@ def float_gain(ctx: Any, images: Any, all_int8: Path, chosen: Path, budget: Budg
             "resamples": result["resamples"], "resolved": high < 0}
 
 
-def unresolved_gain_warning(gain: dict[str, Any], scheme: str) -> str | None:
-    """The warning when accuracy control's float layers were dropped (``gain["dropped_float_layers"]``) because their
-    gain is within the split's noise, else None."""
-    dropped = gain.get("dropped_float_layers")
-    if not dropped:
+def unresolved_gain_warning(gain: dict[str, Any], scheme: str, layers: int) -> str | None:
+    """The warning when the ``layers`` accuracy control kept in float (or dropped: ``gain["dropped_float_layers"]``)
+    gained no more than the split's noise, else None."""
+    if gain["resolved"]:
         return None
+    dropped = gain.get("dropped_float_layers")
     low, high = gain["interval90"]
-    return (f"{scheme}: keeping {len(dropped)} layer(s) in float gained {gain['gain']:+.2f} on the {gain['images']} "
-            f"selection images, but the gain's 90% interval ({low:+.2f} to {high:+.2f}, paired bootstrap) does not "
-            "exclude none: every layer stays INT8 (float layers cost speed); hold out more selection images, or set "
-            "require_resolved_gain: false to keep them")
+    said = (f"{scheme}: keeping {len(dropped) if dropped else layers} layer(s) in float gained {gain['gain']:+.2f} on "
+            f"the {gain['images']} selection images, but the gain's 90% interval ({low:+.2f} to {high:+.2f}, paired "
+            "bootstrap) does not exclude none")
+    if dropped:
+        return f"{said}: every layer stays INT8 (require_resolved_gain: true); hold out more selection images"
+    return (f"{said}: they cost speed for a gain that may be chance; hold out more selection images, or set "
+            "require_resolved_gain: true to keep every layer INT8 in such a case")
 
 
 def noise_warning(noise: dict[str, Any], budget: Budget, scheme: str) -> str | None:

@@ -131,10 +131,10 @@ class QuantizeParams(StrictModel):
     ranking_samples: int = Field(200, gt=0, description="Calibration images for the layer sensitivity ranking")
     max_float_layers: int | None = Field(None, ge=1, description="Accuracy control keeps at most this many in float")
     require_resolved_gain: bool = Field(
-        True, description="Accuracy control keeps its float layers only when their gain over the all-INT8 file on "
-        "the selection split is beyond the split's noise (paired bootstrap: better in 95% of resamples; splits of up "
-        "to 1,000 images); otherwise every layer stays INT8, with a warning. Float layers cost speed, and on a small "
-        "split a measured gain can be chance",
+        False, description="Accuracy control measures its float layers' gain over the all-INT8 file on the selection "
+        "split with a paired bootstrap (splits of up to 1,000 images) and warns when the split cannot tell it from "
+        "chance (better in fewer than 95% of resamples); true: then every layer stays INT8 instead (float layers cost "
+        "speed), even though the budget is missed on selection",
     )
     parity: QuantParity = QuantParity()
     qat: TrainParams | None = Field(None, description="QAT fine-tuning settings (method: qat); default 1 epoch")
@@ -380,7 +380,9 @@ class QuantizeStage(Stage):
                 noise = scheme_metrics["accuracy_control"]["selection_noise"]
                 gain = scheme_metrics["accuracy_control"]["float_gain"]
                 for warning in (noise_warning(noise, control.budget, plan.scheme.name) if noise else None,
-                                unresolved_gain_warning(gain, plan.scheme.name) if gain else None):
+                                unresolved_gain_warning(gain, plan.scheme.name,
+                                                        len(scheme_metrics["accuracy_control"]["float_layers"]))
+                                if gain else None):
                     if warning:
                         info(f"  warning: {warning}")
                         warnings.append(warning)
@@ -598,7 +600,7 @@ class _AccuracyControl:
         met = outcome.met if final is None else self.budget.met(self.reference, final)
         chosen_file = self.trials / f"{scheme.short}-{'final' if final is not None else len(kept)}.onnx"
         gain = self._gain(scheme, chosen_file) if kept else None
-        if gain is not None and not gain["resolved"]:  # the float layers' gain is within the split's noise
+        if gain is not None and not gain["resolved"] and self.params.require_resolved_gain:  # within the noise
             gain["dropped_float_layers"] = kept
             kept, chosen, final, met = [], quantized, None, self.budget.met(self.reference, initial)
             chosen_file = self.trials / f"{scheme.short}-0.onnx"
@@ -611,11 +613,9 @@ class _AccuracyControl:
 
     def _gain(self, scheme: Scheme, chosen: Path) -> dict[str, Any] | None:
         """The float layers' gain over the all-INT8 trial file (see ``require_resolved_gain``); None when not
-        asked for or not measurable."""
+        measurable."""
         from edgecv.quantize.selection_noise import float_gain
 
-        if not self.params.require_resolved_gain:
-            return None
         return float_gain(self.ctx, self.selection, self.trials / f"{scheme.short}-0.onnx", chosen, self.budget)
 
     def _selection_noise(self, chosen: Path) -> dict[str, Any] | None:

@@ -43,10 +43,12 @@ def test_the_outlier_layer_ranks_first_and_stays_float_until_the_budget_holds(ti
     assert not list((tiny.root / "ac").glob("trials-*")), "trial exports are removed"
     same = float_gain(tiny.ctx, tiny.ctx.splits.selection, Path(artifact.path), Path(artifact.path), Budget(4.0))
     assert same is not None and same["gain"] == 0 and not same["resolved"]  # no gain: nothing to keep float for
-    assert unresolved_gain_warning(same, "onnxruntime-cpu") is None  # nothing was dropped
-    warning = unresolved_gain_warning({**same, "dropped_float_layers": ["block1.conv2"]}, "onnxruntime-cpu")
-    assert warning is not None and "keeping 1 layer(s) in float gained +0.00" in warning
-    assert "every layer stays INT8" in warning and "require_resolved_gain: false" in warning
+    assert unresolved_gain_warning(gain, "onnxruntime-cpu", len(kept)) is None  # a resolved gain: no warning
+    kept_anyway = unresolved_gain_warning(same, "onnxruntime-cpu", 1)  # the default: warn, keep the layers
+    assert kept_anyway is not None and "keeping 1 layer(s) in float gained +0.00" in kept_anyway
+    assert "may be chance" in kept_anyway and "require_resolved_gain: true" in kept_anyway
+    dropped = unresolved_gain_warning({**same, "dropped_float_layers": ["block1.conv2"]}, "onnxruntime-cpu", 0)
+    assert dropped is not None and "keeping 1 layer(s)" in dropped and "every layer stays INT8" in dropped
 
 
 def test_a_list_of_range_estimators_is_chosen_on_selection_and_recorded(tiny: Tiny) -> None:
