@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import onnx
+import pytest
 
 from edgecv.quantize.accuracy_control import Budget
 from edgecv.quantize.onnx_graph import layer_counts
@@ -94,3 +95,24 @@ def test_onnx_path_scores_the_float_layers_gain_on_the_trials_images(tiny: Tiny,
     chosen = len(gain.get("dropped_float_layers") or control["float_layers"])
     assert abs(gain["gain"] - (trials[chosen] - trials[0])) < 0.01, (gain, trials)  # same files, same images
     assert gain["resolved"] and gain["gain"] > 4.0 and control["float_layers"]  # the outlier's gain is real: kept
+
+
+def test_require_resolved_gain_keeps_every_layer_int8_when_the_gain_is_chance(
+    tiny: Tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``require_resolved_gain: true`` a gain the split cannot resolve (here: reported so by the bootstrap,
+    patched) sends the float layers back to INT8: the artifact is all INT8 and the stage says why."""
+    from edgecv.quantize import selection_noise
+
+    unresolved = {"gain": 0.4, "interval90": [-1.2, 2.0], "images": 12, "resamples": 100, "resolved": False}
+    monkeypatch.setattr(selection_noise, "float_gain", lambda *args: dict(unresolved))
+    model = copy.deepcopy(tiny.current.module)
+    make_outlier(model)
+    result = tiny.run("ac-revert", module=model, max_accuracy_drop=4.0, weight_range="half",
+                      require_resolved_gain=True)
+    control = result.metrics["schemes"][0]["accuracy_control"]
+    assert control["float_gain"]["dropped_float_layers"][0] == "block1.conv2"  # the search had kept the outlier
+    assert control["float_layers"] == [] and not control["met"]  # all-INT8 misses the budget, and says so
+    counts = layer_counts(onnx.load(result.outputs[0].path))
+    assert counts["quantized"] == counts["total"] == 7 and result.outputs[0].precision == "int8"
+    assert any("every layer stays INT8 (require_resolved_gain: true)" in w for w in result.warnings)
