@@ -52,6 +52,7 @@ from edgecv.data.imagefolder import image_folder  # noqa: E402
 from edgecv.export.onnx import export_onnx  # noqa: E402
 from edgecv.models import build_model, model_entry  # noqa: E402
 from edgecv.quantize.bn_fold import fold_batchnorm  # noqa: E402
+from edgecv.quantize.cpu_isa import int8_saturates  # noqa: E402
 from edgecv.quantize.nncf_ptq import calibration_data, quantize_ptq, strip_quantized  # noqa: E402
 from edgecv.quantize.onnx_export import weight_storage, write_qdq_onnx  # noqa: E402
 from edgecv.quantize.onnx_graph import ort_fusion  # noqa: E402
@@ -276,7 +277,10 @@ def _spread(row: dict[str, Any], batch: str) -> str:
 def markdown(results: dict[str, Any]) -> str:
     lines = [
         "# edgecv INT8 (ONNX Runtime CPU scheme) vs FP32, per family (bench/families_int8.py)", "",
-        f"Machine: {results['machine']['cpu']}, {results['machine']['threads']} ONNX Runtime threads, spinning off. "
+        f"Machine: {results['machine']['cpu']}, {results['machine']['threads']} ONNX Runtime threads, spinning off"
+        + ("" if "int8_saturates" not in results["machine"] else
+           f"; int8 u8s8 kernels saturate here: {results['machine']['int8_saturates']}, so the CPU scheme's weights "
+           f"are stored as {results['machine']['cpu_scheme_weights']}") + ". "
         "Speed = FP32 p50 / INT8 p50 within the same timing round: median over rounds (range over rounds; rounds "
         "rotate the order; this shared machine ran other work meanwhile, so single rounds swing widely). "
         "Random weights with realistic BatchNorm statistics. Agreement = top-1 agreement on CIFAR-10 val images "
@@ -353,16 +357,19 @@ def main() -> None:
     parser.add_argument("--before", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the scheme before issue 10")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads (NNCF calibration, fake-quant)")
+    parser.add_argument("--results-name", default="families_int8",
+                        help="bench/results/NAME.json and .md (another name keeps another machine's figures apart)")
     parser.add_argument("--profile-runs", type=int, default=100,
                         help="batch-1 runs profiled per op at 224x224 (0: no profile)")
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)  # 2 threads ran 10x slower than 1 on this loaded machine
     cifar = args.shared / "data" / "cifar10-jpeg"
     train, val = image_folder(cifar / "train.tar", "train"), image_folder(cifar / "val.tar", "val")
-    out_json = RESULTS / "families_int8.json"
+    out_json = RESULTS / f"{args.results_name}.json"
     results = json.loads(out_json.read_text()) if out_json.is_file() else {"models": {}}
     results["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": os.cpu_count(),
-                          "python": platform.python_version()}
+                          "python": platform.python_version(), "int8_saturates": int8_saturates(),
+                          "cpu_scheme_weights": weight_storage(ORT_CPU)}
     for key in [k.strip() for k in args.models.split(",") if k.strip()]:
         log(f"[{key}]")
         with tempfile.TemporaryDirectory() as tmp:
@@ -370,7 +377,7 @@ def main() -> None:
         entry["acceptance"] = acceptance(key, entry)
         results["models"][key] = entry
         atomic_write_json(out_json, results)
-        atomic_write_text(RESULTS / "families_int8.md", markdown(results))
+        atomic_write_text(RESULTS / f"{args.results_name}.md", markdown(results))
         me = entry["variants"]["int8"]
         log(f"  {key}: {me['speedup']['1']:.2f}x / {me['speedup']['32']:.2f}x, fused {me['qlinear_convs']}/"
             f"{me['convs']}, agreement {me['vs_fake_quant']['top1_agreement']:.3f}, margin-aware "
