@@ -52,8 +52,11 @@ def int8_weight_format(weight_type: str, weight_range: str, scheme_name: str) ->
     """(stored type ``int8``/``uint8``, range ``full``/``half``) of a scheme's quantized weights for the recipe's
     ``weight_type`` and ``weight_range`` (``auto`` resolved as the module docstring says). Only the ONNX Runtime CPU
     scheme stores uint8 weights: TensorRT's are int8 and it sums in int32 (full range)."""
-    cpu = scheme_name == "onnxruntime-cpu"
-    saturating = cpu and int8_saturates()
-    kind = "int8" if not cpu else weight_type if weight_type != "auto" else "uint8" if saturating else "int8"
-    span = weight_range if weight_range != "auto" else "half" if saturating and kind == "int8" else "full"
+    saturating = scheme_name == "onnxruntime-cpu" and int8_saturates()
+    kind = "int8"
+    if scheme_name == "onnxruntime-cpu":
+        kind = weight_type if weight_type != "auto" else ("uint8" if saturating else "int8")
+    span = weight_range
+    if weight_range == "auto":
+        span = "half" if saturating and kind == "int8" else "full"
     return kind, span

@@ -73,6 +73,11 @@ def store_int8_weights(model: onnx.ModelProto) -> int:
     return len(replaced)
 
 
+def uint8_shifted(tensor: onnx.TensorProto, name: str) -> onnx.TensorProto:
+    """An int8 initializer as uint8 + 128 under ``name``: with its zero point shifted the same way, the same values."""
+    return numpy_helper.from_array((numpy_helper.to_array(tensor).astype(np.int16) + 128).astype(np.uint8), name)
+
+
 def weights_as_uint8(model: onnx.ModelProto) -> int:
     """Store every int8 weight initializer (a DequantizeLinear's constant input) as uint8 with its zero point + 128:
     the same values, run by ONNX Runtime's u8u8 kernels, which do not saturate on x86 without VNNI
@@ -93,11 +98,9 @@ def weights_as_uint8(model: onnx.ModelProto) -> int:
         if node.input[0] in other_readers:
             continue  # read as int8 elsewhere too: leave it
         if node.input[0] not in converted:
-            values = numpy_helper.to_array(weight).astype(np.int16) + 128
-            weight.CopyFrom(numpy_helper.from_array(values.astype(np.uint8), weight.name))
-            shifted = numpy_helper.to_array(zero_point).astype(np.int16) + 128
             converted[node.input[0]] = f"{weight.name}_zero_point_u8"
-            graph.initializer.append(numpy_helper.from_array(shifted.astype(np.uint8), converted[node.input[0]]))
+            graph.initializer.append(uint8_shifted(zero_point, converted[node.input[0]]))
+            weight.CopyFrom(uint8_shifted(weight, weight.name))
         node.input[2] = converted[node.input[0]]
     _drop_unused_initializers(graph)
     return len(converted)

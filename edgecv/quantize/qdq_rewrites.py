@@ -48,7 +48,7 @@ def _scalar(inits: dict[str, onnx.TensorProto], name: str) -> np.ndarray | None:
     return value.reshape(()) if value.size == 1 else None
 
 
-def _zero_pad(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> bool:
+def zero_pad(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> bool:
     mode = next((a.s.decode() for a in node.attribute if a.name == "mode"), "constant")
     if mode != "constant":
         return False
@@ -64,7 +64,7 @@ def _chain(name: str, producers: dict[str, onnx.NodeProto], consumers: dict[str,
     chain: list[onnx.NodeProto] = []
     node = producers.get(name)
     while node is not None and node.op_type in MOVERS and node.domain in ("", "ai.onnx"):
-        if node.op_type == "Pad" and not _zero_pad(node, inits):
+        if node.op_type == "Pad" and not zero_pad(node, inits):
             return None
         if chain and consumers.get(node.output[0], 0) != 1:
             return None  # an intermediate result used elsewhere must stay float

@@ -13,15 +13,15 @@ reads the types::
 
     uint8_activations(model)   # returns how many zero points became uint8
 
-Weights (a DequantizeLinear of an initializer, or of a QuantizeLinear of one) keep int8: the kernels want signed,
-symmetric weights.
+Weights (a DequantizeLinear of an initializer, or of a QuantizeLinear of one) are left to
+:func:`edgecv.quantize.int8_weights.weights_as_uint8`, which runs last and only where the CPU needs it.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import onnx
-from onnx import numpy_helper
+
+from edgecv.quantize.int8_weights import uint8_shifted
 
 
 def uint8_activations(model: onnx.ModelProto) -> int:
@@ -39,9 +39,8 @@ def uint8_activations(model: onnx.ModelProto) -> int:
         if name not in inits or name in weight_zero_points or inits[name].data_type != onnx.TensorProto.INT8:
             continue
         if name not in renamed:
-            zero = numpy_helper.to_array(inits[name]).astype(np.int16) + 128
             renamed[name] = f"{name}_uint8"
-            graph.initializer.append(numpy_helper.from_array(zero.astype(np.uint8), renamed[name]))
+            graph.initializer.append(uint8_shifted(inits[name], renamed[name]))
         node.input[2] = renamed[name]
     if renamed:
         stale = [v for v in graph.value_info if v.type.tensor_type.elem_type == onnx.TensorProto.INT8]
