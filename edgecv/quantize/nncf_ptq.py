@@ -120,8 +120,10 @@ def nncf_arguments(
         activations_quantization_params=QuantizationParameters(mode=mode, per_channel=False),
         weights_quantization_params=QuantizationParameters(mode=QuantizationScheme.SYMMETRIC, per_channel=True),
         disable_bias_correction=params.bias_correction == "none",
-        # None: NNCF's default (the first layer's weights halved); a saturating CPU needs every layer's halved
-        overflow_fix=OverflowFix.ENABLE if weight_range(scheme, params) == "half" else None,
+        # NNCF's default (FIRST_LAYER) halves the first conv's weights whatever the kernels: 7 bits where nothing
+        # saturates (TensorRT, VNNI, uint8 weights), and its largest weight lands on a rounding tie (63.5) that
+        # NNCF's torch and ONNX backends break differently. Halve every layer or none.
+        overflow_fix=OverflowFix.ENABLE if weight_range(scheme, params) == "half" else OverflowFix.DISABLE,
     )
     estimator = range_estimator(scheme, params)
     if estimator != "default":

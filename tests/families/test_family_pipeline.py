@@ -41,7 +41,7 @@ def family_recipe(tmp_path: Path, arch: str) -> Path:
             {"type": "quantize", "precision": "int8", "calibration_size": 32},
             {"type": "quantize", "precision": "fp16"},
         ],
-        export={"parity": {"samples": 32}},
+        export={"parity": {"samples": 64}},  # all 64 val images: one near-tie flip is 1.6 points, under 2
         validate={"devices": DEVICES, "batch_sizes": [1], "warmup": 1, "runs": 2},
     )
 

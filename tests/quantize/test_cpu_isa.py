@@ -98,8 +98,56 @@ def test_half_range_reaches_nncf_as_the_overflow_fix_for_every_layer() -> None:
     half = nncf_arguments(ORT_CPU, QuantizeParams(type="quantize", weight_range="half"), [])
     full = nncf_arguments(ORT_CPU, QuantizeParams(type="quantize", weight_range="full"), [])
     assert half["advanced_parameters"].overflow_fix == OverflowFix.ENABLE
-    assert full["advanced_parameters"].overflow_fix is None  # NNCF's default: the first layer only
+    assert full["advanced_parameters"].overflow_fix == OverflowFix.DISABLE  # not NNCF's default (first layer)
     assert weight_range(TENSORRT, QuantizeParams(type="quantize")) == "full"
+
+
+def _weight_levels(model: onnx.ModelProto) -> list[int]:
+    """Each conv's largest |quantized weight level|, in graph order, whichever form stores its weights."""
+    from edgecv.quantize.int8_weights import quantize_array
+
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    producer = {out: node for node in model.graph.node for out in node.output}
+    levels = []
+    for conv in (n for n in model.graph.node if n.op_type == "Conv"):
+        dequantize = producer[conv.input[1]]
+        scale, zero = inits[dequantize.input[1]], inits[dequantize.input[2]]
+        stored = inits.get(dequantize.input[0])
+        if stored is None:  # TensorRT's form: float weights behind QuantizeLinear
+            quantize = producer[dequantize.input[0]]
+            stored = quantize_array(inits[quantize.input[0]], scale, zero, 0)
+        levels.append(int(np.abs(stored.astype(np.int32) - zero.astype(np.int32).reshape(-1, 1, 1, 1)).max()))
+    return levels
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize(("scheme", "weights"), [("onnxruntime-cpu", "uint8"), ("onnxruntime-cpu", "int8"),
+                                                 ("tensorrt", "auto")])
+def test_full_range_weights_give_the_first_conv_all_8_bits_too(tmp_path: Path, scheme: str, weights: str) -> None:
+    """NNCF's default overflow fix halves the first conv's weights (7 bits) even where nothing saturates."""
+    import nncf
+    import torch
+
+    from edgecv.artifacts import InputSpec
+    from edgecv.quantize.nncf_ptq import Calibration
+    from edgecv.quantize.onnx_export import quantize_to_onnx
+
+    class TwoConvs(torch.nn.Module):  # not an nn.Sequential: NNCF adds its hook storage as a child module
+        def __init__(self) -> None:
+            super().__init__()
+            self.first, self.second = torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 8, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(self.second(torch.relu(self.first(x))))
+
+    torch.manual_seed(0)
+    model = TwoConvs()
+    batches = [torch.randn(8, 3, 12, 12) for _ in range(2)]
+    params = QuantizeParams(type="quantize", weight_type=weights, weight_range="full")
+    path = tmp_path / "int8.onnx"
+    quantize_to_onnx(model, InputSpec(shape=(3, 12, 12)), Calibration(nncf.Dataset(batches), 2, 16), scheme, path,
+                     params=params)
+    assert _weight_levels(onnx.load(str(path))) == [127, 127]
 
 
 def _fc(weights_in_graph: bool) -> onnx.ModelProto:
