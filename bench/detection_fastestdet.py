@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from compress_cifar10 import log, median, time_rounds  # noqa: E402
 from peers import nncf_defaults, ort_defaults  # noqa: E402
+from val_noise import RESAMPLES, describe, val_drop_intervals  # noqa: E402
 
 from edgecv.artifacts import atomic_write_json, atomic_write_text  # noqa: E402
 from edgecv.preflight import preflight  # noqa: E402
@@ -87,6 +88,9 @@ def main() -> None:
         with OrtRunner(path, threads=os.cpu_count()) as runner:
             rows[name] = {**evaluate(runner, val, splits.labels), "size_mb": round(path.stat().st_size / 1e6, 3)}
         log(f"  {name}: {rows[name]}")
+    log("val drops with their 90% intervals (paired bootstrap)")
+    drops = val_drop_intervals(task, splits.labels, task.loader(splits.val, pre, 1), paths["fp32"],
+                               {name: path for name, path in paths.items() if name != "fp32"})
     every = task.loader(torch.utils.data.ConcatDataset([splits.val, splits.selection]), pre, 16)
     with OrtRunner(paths["fp32"], threads=os.cpu_count()) as runner:
         onnx_all = evaluate(runner, every, splits.labels)
@@ -102,7 +106,7 @@ def main() -> None:
     results = {
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "run": str(args.run), "val_images": len(splits.val), "selection_images": len(splits.selection),
-        "rounds": args.rounds, "rows": rows,
+        "rounds": args.rounds, "rows": rows, "val_drop_intervals": drops,
         "fp32_all_128": {"torch": torch_all, "onnxruntime": onnx_all},
         "accuracy_control": {k: {f: v.get(f) for f in ("budget", "reference", "met", "float_layers", "samples")}
                              for k, v in control.items()},
@@ -135,6 +139,10 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"FP32 on all 128 images: torch mAP {every['torch']['map']:.3f} / {every['torch']['map50']:.3f}, "
         f"ONNX Runtime {every['onnxruntime']['map']:.3f} / {every['onnxruntime']['map50']:.3f} (@0.5:0.95 / @0.5).",
+        "",
+        f"The drop's 90% interval on the {results['val_images']} val images (paired bootstrap, "
+        f"{RESAMPLES} resamples), against issue 11's 0.5-point bar: " + "; ".join(
+            f"{name} {describe(drop, 0.5)}" for name, drop in results["val_drop_intervals"].items()) + ".",
         "",
         "Accuracy control (selection split): " + "; ".join(
             f"{k}: {len(v.get('float_layers') or [])} layer(s) in float, budget {v.get('budget')}, met {v.get('met')}"

@@ -97,8 +97,9 @@ def quantize(model: nn.Module, spec: InputSpec, calibration: Any, path: Path, be
     return strip_quantized(quantized, torch.zeros(1, *spec.shape))
 
 
-def _conv_kinds(optimized: Path) -> dict[str, str]:
-    """Node name -> ``conv dw`` / ``conv 1x1`` / ``conv kxk`` for the convs of an optimized ONNX Runtime graph."""
+def _conv_kinds(optimized: Path, mark_int8: bool = False) -> dict[str, str]:
+    """Node name -> ``conv dw`` / ``conv 1x1`` / ``conv kxk`` for the convs of an optimized ONNX Runtime graph
+    (``int8 conv ...`` for a QLinearConv when ``mark_int8``)."""
     import onnx
 
     model = onnx.load(str(optimized))
@@ -108,12 +109,14 @@ def _conv_kinds(optimized: Path) -> dict[str, str]:
         if "Conv" in node.op_type:
             dims = weights.get(node.input[3 if node.op_type == "QLinearConv" else 1], [])
             group = next((a.i for a in node.attribute if a.name == "group"), 1)
-            kinds[node.name] = "conv dw" if group > 1 else f"conv {dims[-1]}x{dims[-1]}" if dims else "conv"
+            kind = "conv dw" if group > 1 else f"conv {dims[-1]}x{dims[-1]}" if dims else "conv"
+            kinds[node.name] = f"int8 {kind}" if mark_int8 and node.op_type == "QLinearConv" else kind
     return kinds
 
 
-def op_profile(path: Path, size: int, runs: int) -> dict[str, float]:
-    """Kernel milliseconds per run at batch 1, by op type (convs by kind), from ONNX Runtime's profiler on 1 thread.
+def op_profile(path: Path, shape: tuple[int, ...], runs: int, mark_int8: bool = False) -> dict[str, float]:
+    """Kernel milliseconds per run at batch 1, by op type (convs by kind, int8 ones apart when ``mark_int8``),
+    from ONNX Runtime's profiler on 1 thread.
 
     Shares of kernel time move far less with other load on this machine than wall times do.
     """
@@ -127,9 +130,8 @@ def op_profile(path: Path, size: int, runs: int) -> dict[str, float]:
         options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
         options.log_severity_level = 3
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        kinds = _conv_kinds(Path(folder) / "optimized.onnx")
-        feed = {session.get_inputs()[0].name: np.random.default_rng(0).standard_normal((1, 3, size, size),
-                                                                                     dtype=np.float32)}
+        kinds = _conv_kinds(Path(folder) / "optimized.onnx", mark_int8)
+        feed = {session.get_inputs()[0].name: np.random.default_rng(0).standard_normal((1, *shape), dtype=np.float32)}
         for _ in range(runs):
             session.run(None, feed)
         events = json.loads(Path(session.end_profiling()).read_text())
@@ -199,7 +201,7 @@ def measure(key: str, train: Any, val: Any, args: argparse.Namespace, folder: Pa
     images = np.concatenate([x.numpy() for x, _ in batches])
     fp32, int8, fq = logits_onnx(paths["fp32"], images), logits_onnx(paths["int8"], images), logits_torch(fake, images)
     times = time_rounds(paths, (3, size, size), [1, 32], args.rounds, {1: args.block, 32: args.block_32})
-    profiles = {name: op_profile(path, size, args.profile_runs) for name, path in paths.items()
+    profiles = {name: op_profile(path, (3, size, size), args.profile_runs) for name, path in paths.items()
                 if args.profile_runs and size > 64 and name in ("fp32", "int8")}
     variants = {}
     for name, path in paths.items():

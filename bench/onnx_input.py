@@ -28,11 +28,14 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from compress_cifar10 import log, median, time_rounds  # noqa: E402
+from val_noise import RESAMPLES, describe, val_drop_intervals  # noqa: E402
 
 from edgecv.api import compress  # noqa: E402
 from edgecv.artifacts import atomic_write_json, atomic_write_text  # noqa: E402
+from edgecv.preflight import preflight  # noqa: E402
 from edgecv.recipe import load_recipe  # noqa: E402
 from edgecv.report.schema import Report  # noqa: E402
+from edgecv.tasks import get_task  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 FAST = ["validate.devices=[host-cpu, jetson-orin-nano-8gb]", "validate.batch_sizes=[1]", "validate.runs=10",
@@ -82,10 +85,16 @@ def detection(run: Path | None, output: Path) -> dict[str, Any]:
     times = time_rounds(timed, (3, 352, 352), [1], 5, {1: 1.5})
     ratios = [f / q for f, q in zip(times["fp32"][1], times["int8-ort-cpu"][1], strict=True)]
     fp32 = maps["original"]["map"]
+    recipe = load_recipe(REPO / "recipes" / "coco128-fastestdet-onnx.yaml")
+    _, splits, pre, _, _ = preflight(recipe, with_model=False)
+    task = get_task("detection")
+    drops = val_drop_intervals(task, splits.labels, task.loader(splits.val, pre, 1), paths["original"],
+                               {k: paths[k] for k in ("int8-ort-cpu", "int8-tensorrt")})
     return {
         "model": "FastestDet, the author's fastestdet-coco.onnx (opset 11, fixed batch 1)", "val_images": 73,
         "torch_path_fp32_map": 18.58, "map": maps, "float_layers": float_layers,
         "drop": {k: round(fp32 - v["map"], 3) for k, v in maps.items() if k != "original"},
+        "val_drop_intervals": drops,
         "latency_ms_b1": {k: median(v[1]) for k, v in times.items()},
         "int8_speedup_b1": {"median": median(ratios), "min": min(ratios), "max": max(ratios)},
         "acceptance": {"fp32_equal_to_torch_path": abs(fp32 - 18.58) <= 0.1,
@@ -113,6 +122,10 @@ def markdown(results: dict[str, Any]) -> str:
               f"batch 1: FP32 {d['latency_ms_b1']['fp32']:.2f} ms, INT8 {d['latency_ms_b1']['int8-ort-cpu']:.2f} ms; "
               f"INT8 speed-up median {s['median']:.2f}x (range {s['min']:.2f}-{s['max']:.2f}).", "",
               f"Acceptance: {json.dumps(d['acceptance'])}", ""]
+    if "val_drop_intervals" in d:
+        lines[-1:-1] = [f"The drop's 90% interval on the {d['val_images']} val images (paired bootstrap, {RESAMPLES} "
+                        "resamples) against the 0.5-point bar: " + "; ".join(
+                            f"{k} {describe(v, 0.5)}" for k, v in d["val_drop_intervals"].items()) + ".", ""]
     return "\n".join(lines)
 
 

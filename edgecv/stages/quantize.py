@@ -107,7 +107,8 @@ class QuantizeParams(StrictModel):
     weight_range: Literal["auto", "full", "half"] = Field(
         "auto", description="int8 weights on the full range or half of it (7 bits: ONNX Runtime's reduce_range); "
         "auto = half for the onnxruntime-cpu scheme with int8 weights on an x86 CPU without VNNI, whose u8s8 "
-        "kernels saturate (edgecv.quantize.cpu_isa), else full"
+        "kernels saturate (edgecv.quantize.cpu_isa), else full; either applies to every layer, the first one too "
+        "(NNCF's own default halves the first layer only)"
     )
     weight_type: Literal["auto", "int8", "uint8"] = Field(
         "auto", description="How the onnxruntime-cpu scheme's file stores its weights: uint8 (zero point 128, the "
