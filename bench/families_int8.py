@@ -110,6 +110,7 @@ def _conv_kinds(optimized: Path, mark_int8: bool = False) -> dict[str, str]:
             dims = weights.get(node.input[3 if node.op_type == "QLinearConv" else 1], [])
             group = next((a.i for a in node.attribute if a.name == "group"), 1)
             kind = "conv dw" if group > 1 else f"conv {dims[-1]}x{dims[-1]}" if dims else "conv"
+            kind = "conv transpose" if node.op_type == "ConvTranspose" else kind
             kinds[node.name] = f"int8 {kind}" if mark_int8 and node.op_type == "QLinearConv" else kind
     return kinds
 

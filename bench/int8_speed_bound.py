@@ -6,9 +6,10 @@ kernel time per op kind at batch 1 (each op's fastest of ``--repeats`` profiles 
 and the same int8 convs with int8 weights (u8s8 kernels: the weights are shifted back by 128 for timing only; on such
 a CPU their sums saturate, so that file's outputs are not used). The bound takes, per conv kind (1x1, depthwise,
 kxk), the fastest of the three, and every other op type of the FP32 graph at the cheaper of its FP32 and INT8 cost
-(free where the INT8 graph does not run it); ops only the INT8 graph runs (quantize/dequantize, layout changes, int8
-activations) are free. No INT8 graph run by these kernels can beat it; if it is below a speed bar, the bar cannot
-be met here whatever the graph. The conv ceiling (every non-conv op free) is printed beside it.
+(free where the INT8 graph does not run it; a conv kind with no int8 kernel in the file, such as ConvTranspose,
+at its FP32 cost); ops only the INT8 graph runs (quantize/dequantize, layout changes, int8 activations) are free.
+No INT8 graph run by these kernels can beat it; if it is below a speed bar, the bar cannot be met here whatever the
+graph. The conv ceiling (every non-conv op free) is printed beside it.
 
     .venv/bin/python bench/int8_speed_bound.py \\
         --pair fastestdet runs/.../original-onnx.onnx runs/.../int8-ort-cpu.onnx 3x352x352 \\
@@ -84,10 +85,12 @@ def bound(name: str, fp32: Path, int8: Path, shape: tuple[int, ...], runs: int, 
     kinds = sorted({k for p in profiles.values() for op in p if (k := conv_kind(op))})
     per_kind = {}
     for kind in kinds:
-        times = {variant: round(sum(ms for op, ms in p.items() if conv_kind(op) == kind
-                                    and (variant == "fp32" or op.startswith("int8"))), 4)
-                 for variant, p in profiles.items()}
-        per_kind[kind] = {**times, "best": min(times.values())}
+        times: dict[str, float | None] = {}
+        for variant, p in profiles.items():  # None: that variant runs no conv of this kind (int8: as int8)
+            found = [ms for op, ms in p.items()
+                     if conv_kind(op) == kind and (variant == "fp32" or op.startswith("int8"))]
+            times[variant] = round(sum(found), 4) if found else None
+        per_kind[kind] = {**times, "best": min(t for t in times.values() if t is not None)}
     other = {op: round(min(ms, *(p.get(op, 0.0) for v, p in profiles.items() if v != "fp32")), 4)
              for op, ms in profiles["fp32"].items() if conv_kind(op) is None}
     convs = sum(k["best"] for k in per_kind.values())
@@ -122,8 +125,8 @@ def markdown(results: dict[str, Any]) -> str:
                   "| conv kind | FP32 ms | int8 ms (file's weights) | int8 ms (int8 weights, u8s8) | best |",
                   "|---|---|---|---|---|"]
         for kind, t in r["per_conv_kind_ms"].items():
-            u8s8 = f"{t['int8_u8s8']:.3f}" if "int8_u8s8" in t else "–"
-            lines.append(f"| {kind} | {t['fp32']:.3f} | {t['int8']:.3f} | {u8s8} | {t['best']:.3f} |")
+            cells = [f"{t[v]:.3f}" if t.get(v) is not None else "–" for v in ("fp32", "int8", "int8_u8s8", "best")]
+            lines.append(f"| {kind} | {' | '.join(cells)} |")
         costly = {op: ms for op, ms in r["other_ops_bound_ms"].items() if ms >= 0.01}
         lines += ["", f"Other ops in the bound (ms, the cheaper of FP32 and INT8; >= 0.01 ms): {costly}"]
         if r["float_convs_in_int8_file"]:

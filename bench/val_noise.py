@@ -41,6 +41,6 @@ def verdict(drop: dict[str, Any], bar: float) -> str:
 
 
 def describe(drop: dict[str, Any], bar: float) -> str:
-    """``+0.30 (90%: -0.41 to +1.02; within noise of 0.5)``."""
+    """``+0.30 (90%: -0.41 to +1.02; bar 0.5: within noise)``."""
     low, high = drop["interval90"]
-    return f"{drop['drop']:+.2f} (90%: {low:+.2f} to {high:+.2f}; {verdict(drop, bar)} of {bar})"
+    return f"{drop['drop']:+.2f} (90%: {low:+.2f} to {high:+.2f}; bar {bar}: {verdict(drop, bar)})"
