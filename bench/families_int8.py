@@ -364,6 +364,7 @@ def main() -> None:
                         help="bench/results/NAME.json and .md (another name keeps another machine's figures apart)")
     parser.add_argument("--profile-runs", type=int, default=100,
                         help="batch-1 runs profiled per op at 224x224 (0: no profile)")
+    parser.add_argument("--keep", type=Path, default=None, help="a folder to keep the ONNX files in")
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)  # 2 threads ran 10x slower than 1 on this loaded machine
     cifar = args.shared / "data" / "cifar10-jpeg"
@@ -375,8 +376,12 @@ def main() -> None:
                           "cpu_scheme_weights": weight_storage(ORT_CPU)}
     for key in [k.strip() for k in args.models.split(",") if k.strip()]:
         log(f"[{key}]")
-        with tempfile.TemporaryDirectory() as tmp:
-            entry = measure(key, train, val, args, Path(tmp))
+        if args.keep is not None:  # the FP32 and INT8 files stay (e.g. for bench/int8_speed_bound.py)
+            args.keep.mkdir(parents=True, exist_ok=True)
+            entry = measure(key, train, val, args, args.keep)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                entry = measure(key, train, val, args, Path(tmp))
         entry["acceptance"] = acceptance(key, entry)
         results["models"][key] = entry
         atomic_write_json(out_json, results)
