@@ -51,7 +51,7 @@ def _convertible(pool: onnx.NodeProto) -> bool:
             (b"NOTSET", "NOTSET") and (attributes.get("count_include_pad", 0) or not any(pads)))
 
 
-def _spatialzero_pads(pad: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> list[int] | None:
+def _spatial_zero_pads(pad: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> list[int] | None:
     """A constant zero Pad of a 4-D tensor's height and width only, as conv pads (top, left, bottom, right)."""
     if pad.op_type != "Pad" or pad.domain not in ("", "ai.onnx") or not zero_pad(pad, inits):
         return None
@@ -81,7 +81,7 @@ def average_pool_as_depthwise_conv(model: onnx.ModelProto) -> int:
     inits = {t.name: t for t in graph.initializer}
     for pool in [n for n in graph.node if n.op_type == "AveragePool" and n.domain in ("", "ai.onnx")]:
         pad = producers.get(pool.input[0])
-        extra = _spatialzero_pads(pad, inits) if pad is not None and len(readers.get(pad.output[0], [])) == 1 \
+        extra = _spatial_zero_pads(pad, inits) if pad is not None and len(readers.get(pad.output[0], [])) == 1 \
             else None
         source_name = pad.input[0] if pad is not None and extra is not None else pool.input[0]
         source = producers.get(source_name)

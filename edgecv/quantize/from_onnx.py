@@ -238,12 +238,11 @@ class _OnnxControl:
         kept, met = [r.name for r in ranking[: outcome.float_layers]], outcome.met
         gain = None
         if kept:
-            from edgecv.quantize.selection_noise import float_gain
+            from edgecv.quantize.selection_noise import float_gain, reverts_to_int8
 
             gain = float_gain(ctx, self.selection, job.trials / f"{scheme.short}-0.onnx",
                               job.trials / f"{scheme.short}-{len(kept)}.onnx", self.budget)
-            if gain is not None and not gain["resolved"] and job.params.require_resolved_gain:  # within the noise
-                gain["dropped_float_layers"] = kept
+            if reverts_to_int8(gain, kept, job.params.require_resolved_gain):
                 kept, met = [], self.budget.met(self.reference, initial)
         record = search_record(self.budget, self.metric.key, self.reference, len(self.loader.dataset),  # type: ignore[arg-type]
                                met, kept, ranking, outcome)

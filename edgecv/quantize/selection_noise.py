@@ -122,6 +122,15 @@ def float_gain(ctx: Any, images: Any, all_int8: Path, chosen: Path, budget: Budg
             "resamples": result["resamples"], "resolved": high < 0}
 
 
+def reverts_to_int8(gain: dict[str, Any] | None, kept: list[str], required: bool) -> bool:
+    """Whether ``require_resolved_gain`` (``required``) sends the ``kept`` float layers back to INT8: their gain is
+    within the split's noise. If so, ``gain`` records them as ``dropped_float_layers``."""
+    if gain is None or gain["resolved"] or not required:
+        return False
+    gain["dropped_float_layers"] = kept
+    return True
+
+
 def unresolved_gain_warning(gain: dict[str, Any], scheme: str, layers: int) -> str | None:
     """The warning when the ``layers`` accuracy control kept in float (or dropped: ``gain["dropped_float_layers"]``)
     gained no more than the split's noise, else None."""

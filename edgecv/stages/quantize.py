@@ -552,6 +552,7 @@ class _AccuracyControl:
         from edgecv.quantize.accuracy_control import search_float_layers, search_record
         from edgecv.quantize.nncf_ptq import quantize_ptq
         from edgecv.quantize.onnx_export import weight_storage
+        from edgecv.quantize.selection_noise import reverts_to_int8
         from edgecv.quantize.sensitivity import rank_layers
 
         assert plan.scheme is not None
@@ -601,8 +602,7 @@ class _AccuracyControl:
         met = outcome.met if final is None else self.budget.met(self.reference, final)
         chosen_file = self.trials / f"{scheme.short}-{'final' if final is not None else len(kept)}.onnx"
         gain = self._gain(scheme, chosen_file) if kept else None
-        if gain is not None and not gain["resolved"] and self.params.require_resolved_gain:  # within the noise
-            gain["dropped_float_layers"] = kept
+        if reverts_to_int8(gain, kept, self.params.require_resolved_gain):
             kept, chosen, final, met = [], quantized, None, self.budget.met(self.reference, initial)
             chosen_file = self.trials / f"{scheme.short}-0.onnx"
         record = search_record(self.budget, self.metric.key, self.reference, len(self.loader.dataset),  # type: ignore[arg-type]
