@@ -72,8 +72,9 @@ def ort_fusion(path: str | Path, threads: int = 1) -> dict[str, Any]:
     float after optimization), plus ``ops``: every op type of the optimized graph with its count, ``float_ops``: the
     ops that compute in float (neither a quantized kernel, Q/DQ, a layout change, a free reshape, nor a Pad, Slice,
     Concat, MaxPool ... on a quantized tensor), ``qdq``: how many
-    QuantizeLinear/DequantizeLinear run, ``layout``: how many Transposes/NCHWc reorders run, and
-    ``float_conv_names``: the float convs' node names in the optimized graph.
+    QuantizeLinear/DequantizeLinear run, ``layout``: how many Transposes/NCHWc reorders run,
+    ``float_conv_names``: the float convs' node names in the optimized graph, and ``uint8_weight_convs``: the
+    QLinearConvs whose weights are uint8 (ONNX Runtime's u8u8 kernels, slower than u8s8 on x86).
     """
     import onnxruntime as ort
 
@@ -86,7 +87,9 @@ def ort_fusion(path: str | Path, threads: int = 1) -> dict[str, Any]:
         options.optimized_model_filepath = str(optimized)
         options.log_severity_level = 3  # the NCHWc "hardware specific" serialization warning is expected here
         ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        nodes = list(onnx.load(str(optimized)).graph.node)
+        graph = onnx.load(str(optimized)).graph
+    nodes = list(graph.node)
+    uint8_weights = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.UINT8}
     counts = Counter(n.op_type for n in nodes)
     result: dict[str, Any] = {op: counts[op] for op in QUANTIZED_KERNELS if counts[op]}
     result["convs"] = convs
@@ -96,4 +99,5 @@ def ort_fusion(path: str | Path, threads: int = 1) -> dict[str, Any]:
     result["qdq"] = sum(counts[op] for op in QDQ_OPS)
     result["layout"] = sum(counts[op] for op in LAYOUT_OPS)
     result["float_conv_names"] = [n.name or n.output[0] for n in nodes if n.op_type in FLOAT_CONVS]
+    result["uint8_weight_convs"] = sum(n.op_type == "QLinearConv" and n.input[3] in uint8_weights for n in nodes)
     return result

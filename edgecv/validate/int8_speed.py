@@ -4,8 +4,9 @@ For each INT8 (or mixed) ONNX artifact whose latency was measured here (ONNX Run
 ONNX export of the same source model (same ``parent``; else the last FP32 ONNX validated on that device), measured
 on the same device in the same validate stage. At each batch size where the INT8 artifact is not faster (FP32 p50 /
 INT8 p50 <= 1), a note names the ratio and the cause, read from the graph ONNX Runtime actually executes
-(:func:`edgecv.quantize.onnx_graph.ort_fusion`): the convs that stayed float, the other float ops, and the Q/DQ and
-layout ops around them. The report then recommends the FP32 reference, not the slower INT8 artifact.
+(:func:`edgecv.quantize.onnx_graph.ort_fusion`): the convs that stayed float, the other float ops, the Q/DQ and
+layout ops around them, and int8 convs with uint8 weights (ONNX Runtime's slower u8u8 kernels), with the setting
+that runs the faster ones. The report then recommends the FP32 reference, not the slower INT8 artifact.
 
 Example::
 
@@ -73,9 +74,10 @@ def float_cause(path: str | Path | None) -> tuple[str, dict[str, Any]]:
         return f"ONNX Runtime's optimized graph could not be read ({type(exc).__name__}: {exc})", {}
     others = {op: n for op, n in fusion["float_ops"].items() if op not in ("Conv", "FusedConv", "NchwcConv")}
     if not fusion["float_convs"] and not others:
-        return (f"all {fusion['convs']} convs ran as QLinearConv and no op stayed float in the graph ONNX Runtime "
-                f"executes ({fusion['qdq']} QuantizeLinear/DequantizeLinear, {fusion['layout']} layout ops): the "
-                "int8 kernels themselves are not faster for layers this small"), fusion
+        cause = (f"all {fusion['convs']} convs ran as QLinearConv and no op stayed float in the graph ONNX Runtime "
+                 f"executes ({fusion['qdq']} QuantizeLinear/DequantizeLinear, {fusion['layout']} layout ops)")
+        return cause + (_uint8_weights(fusion) or ": the int8 kernels themselves are not faster for layers this "
+                        "small"), fusion
     parts = [f"{fusion['float_convs']} of {fusion['convs']} convs stayed float in the graph ONNX Runtime executes"]
     if others:
         parts.append("float " + ", ".join(f"{op} x{n}" for op, n in list(others.items())[:6]))
@@ -84,7 +86,18 @@ def float_cause(path: str | Path | None) -> tuple[str, dict[str, Any]]:
     names = fusion.get("float_conv_names") or []
     if names:
         parts.append("float convs: " + ", ".join(names[:4]) + (", ..." if len(names) > 4 else ""))
-    return "; ".join(parts), fusion
+    return "; ".join(parts) + _uint8_weights(fusion), fusion
+
+
+def _uint8_weights(fusion: dict[str, Any]) -> str:
+    """The clause naming uint8 weights as a cause (empty when no int8 conv has them)."""
+    count = fusion.get("uint8_weight_convs", 0)
+    if not count:
+        return ""
+    return (f"; {count} of its {fusion.get('QLinearConv', count)} int8 convs have uint8 weights, whose u8u8 kernels "
+            "are slower than u8s8 on x86 (edgecv stores them where a CPU's u8s8 sums saturate: "
+            "edgecv.quantize.cpu_isa); quantize.weight_type: int8 runs u8s8 kernels with 7-bit weights instead, "
+            "at 7 bits of weight precision (check what accuracy that costs)")
 
 
 def int8_speed_notes(validations: list[Validation], artifacts: list[ModelArtifact]) -> list[Int8SpeedNote]:

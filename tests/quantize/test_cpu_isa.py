@@ -77,7 +77,11 @@ def test_uint8_weights_give_the_exact_int8_result_where_u8s8_kernels_saturate(tm
     assert stored["w"].dtype == np.uint8 and np.array_equal(stored["w"].astype(np.int16) - 128, weights)
     assert stored["xz"].dtype == np.uint8 and stored["xz"] == 0  # the activation's zero point is left alone
     onnx.save(converted, str(tmp_path / "uint8.onnx"))
-    assert ort_fusion(tmp_path / "uint8.onnx").get("QLinearConv") == 1  # still one int8 kernel, not a float conv
+    fusion = ort_fusion(tmp_path / "uint8.onnx")
+    assert fusion.get("QLinearConv") == 1  # still one int8 kernel, not a float conv
+    assert fusion["uint8_weight_convs"] == 1  # and ONNX Runtime runs it with its uint8 weights (u8u8 kernels)
+    onnx.save(int8, str(tmp_path / "int8.onnx"))
+    assert ort_fusion(tmp_path / "int8.onnx")["uint8_weight_convs"] == 0
     x = np.full((1, 64, 5, 5), 255.0, np.float32)
     x[0, :, ::2, ::2] = np.random.default_rng(1).integers(200, 256, (64, 3, 3))  # quantized input levels
     exact = np.zeros((1, 4, 3, 3))

@@ -87,3 +87,39 @@ def test_faster_int8_gets_no_note_and_is_recommended(tmp_path: Path) -> None:
     add_int8_speed_notes(result, validations, artifacts)
     assert result.metrics["int8_not_faster"] == [] and result.warnings == []
     assert recommended(report_with(validations, result)) == {"host-cpu": {1: "int8-ort-cpu", 32: "int8-ort-cpu"}}
+
+
+def int8_conv_qdq(path: Path, weights: type) -> Path:
+    """Q -> DQ -> Conv -> Q -> DQ with ``weights`` (np.int8, or np.uint8 at zero point 128): one QLinearConv."""
+    zero = 128 if weights is np.uint8 else 0
+    inits = [
+        numpy_helper.from_array(np.array(0.02, np.float32), "s"),
+        numpy_helper.from_array(np.array(128, np.uint8), "zp"),
+        numpy_helper.from_array(np.full((8, 4, 3, 3), zero + 1, weights), "w_q"),
+        numpy_helper.from_array(np.full(8, 0.01, np.float32), "w_s"),
+        numpy_helper.from_array(np.full(8, zero, weights), "w_zp"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "s", "zp"], ["xd"]),
+        helper.make_node("DequantizeLinear", ["w_q", "w_s", "w_zp"], ["w"], axis=0),
+        helper.make_node("Conv", ["xd", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("QuantizeLinear", ["c", "s", "zp"], ["cq"]),
+        helper.make_node("DequantizeLinear", ["cq", "s", "zp"], ["y"]),
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 8])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_uint8_weights_are_named_as_the_cause_with_the_setting_that_runs_faster_kernels(tmp_path: Path) -> None:
+    validations, artifacts = pair(tmp_path, (1.5, 12.0))
+    artifacts[1] = artifact("int8-ort-cpu", int8_conv_qdq(tmp_path / "u8.onnx", np.uint8), "int8")
+    (note,) = int8_speed_notes(validations, artifacts)
+    assert "all 1 convs ran as QLinearConv" in note.cause
+    assert "1 of its 1 int8 convs have uint8 weights" in note.cause and "weight_type: int8" in note.cause
+    assert "not faster for layers this small" not in note.cause  # the lever is named instead of the kernels blamed
+    artifacts[1] = artifact("int8-ort-cpu", int8_conv_qdq(tmp_path / "s8.onnx", np.int8), "int8")
+    (note,) = int8_speed_notes(validations, artifacts)
+    assert "uint8 weights" not in note.cause and "not faster for layers this small" in note.cause
