@@ -12,6 +12,9 @@ saturate. Two ways out on such a CPU:
 - half-range int8 weights (ONNX Runtime's ``reduce_range``, NNCF's ``OverflowFix.ENABLE``): |w| <= 64 keeps
   2 x 255 x 64 below 32,767, at 7 bits of precision (``weight_type: int8`` with ``weight_range: auto``).
 
+``weight_type: fastest`` lets accuracy control take the half-range int8 weights where their all-INT8 drop on the
+selection split is within the budget (:mod:`edgecv.quantize.setting_choice`), else uint8.
+
 Example::
 
     int8_weight_format("auto", "auto", "onnxruntime-cpu")   # ("uint8", "full") on AVX2 without VNNI
@@ -50,13 +53,20 @@ def int8_saturates(machine: str | None = None, flags: frozenset[str] | None = No
 
 def int8_weight_format(weight_type: str, weight_range: str, scheme_name: str) -> tuple[str, str]:
     """(stored type ``int8``/``uint8``, range ``full``/``half``) of a scheme's quantized weights for the recipe's
-    ``weight_type`` and ``weight_range`` (``auto`` resolved as the module docstring says). Only the ONNX Runtime CPU
-    scheme stores uint8 weights: TensorRT's are int8 and it sums in int32 (full range)."""
+    ``weight_type`` and ``weight_range`` (``auto`` resolved as the module docstring says; ``fastest`` is resolved by
+    the quantize stage's accuracy control to int8 or uint8, and reads as ``auto`` before that). Only the ONNX Runtime
+    CPU scheme stores uint8 weights: TensorRT's are int8 and it sums in int32 (full range)."""
     saturating = scheme_name == "onnxruntime-cpu" and int8_saturates()
     kind = "int8"
     if scheme_name == "onnxruntime-cpu":
-        kind = weight_type if weight_type != "auto" else ("uint8" if saturating else "int8")
+        kind = weight_type if weight_type in ("int8", "uint8") else ("uint8" if saturating else "int8")
     span = weight_range
     if weight_range == "auto":
         span = "half" if saturating and kind == "int8" else "full"
     return kind, span
+
+
+def weight_type_candidates(scheme_name: str) -> list[str]:
+    """``weight_type: fastest``'s candidates for a scheme on this CPU, fastest first: int8 then uint8 where u8s8
+    sums saturate (the int8 weights are then half-range), int8 alone elsewhere (both fastest and full-range)."""
+    return ["int8", "uint8"] if scheme_name == "onnxruntime-cpu" and int8_saturates() else ["int8"]

@@ -167,9 +167,11 @@ def tensorrt_checks(ctx: Any, path: Path, plan: ArtifactPlan) -> tuple[dict[str,
 
 def export_quantized(
     ctx: Any, quantized: nn.Module, source: ModelArtifact, path: Path, plan: ArtifactPlan, params: Any,
-    *, name: str, precision: str = "int8",
+    *, name: str, precision: str = "int8", weights: WeightStorage | None = None,
 ) -> tuple[ModelArtifact, dict[str, Any], list[str]]:
-    """Export, rewrite (int8 weights for the CPU scheme, compact names), check; return artifact, metrics, warnings."""
+    """Export, rewrite (int8 weights for the CPU scheme, compact names), check; return artifact, metrics, warnings.
+    ``params`` is the recipe's stage entry (it names the stage in verdicts); ``weights`` the storage chosen for this
+    scheme (default: what ``params`` says)."""
     from edgecv.runtime import OrtRunner, TorchRunner
     from edgecv.stages.contract import stage_key
     from edgecv.stages.export import comparison_path, export_checked, parity_check
@@ -185,7 +187,7 @@ def export_quantized(
         if path.exists():  # ONNX Runtime refused the file: a non-standard op is the one-line reason, if there is one
             require_standard_ops(onnx.load(str(path)), path.name)
         raise
-    stored = rewrite_qdq(path, weight_storage(plan.scheme, params))
+    stored = rewrite_qdq(path, weights or weight_storage(plan.scheme, params))
     with OrtRunner(path, threads=ctx.recipe.validate_.threads) as runner:
         parity = parity_check(ctx, TorchRunner(stripped), runner, (f"{source.name} (fake-quantized)", name),
                               params.parity, judged_by=key, store=comparison_path(path))

@@ -110,10 +110,12 @@ class QuantizeParams(StrictModel):
         "kernels saturate (edgecv.quantize.cpu_isa), else full; either applies to every layer, the first one too "
         "(NNCF's own default halves the first layer only)"
     )
-    weight_type: Literal["auto", "int8", "uint8"] = Field(
+    weight_type: Literal["auto", "int8", "uint8", "fastest"] = Field(
         "auto", description="How the onnxruntime-cpu scheme's file stores its weights: uint8 (zero point 128, the "
         "same values) runs ONNX Runtime's u8u8 kernels, which never saturate but are slower than u8s8 on x86; auto "
-        "= uint8 on an x86 CPU without VNNI, else int8. The tensorrt scheme always has int8 weights"
+        "= uint8 on an x86 CPU without VNNI, else int8; fastest (needs max_accuracy_drop) = int8 (7-bit there) when "
+        "its all-INT8 drop on the selection split is within the budget, else uint8. The tensorrt scheme always has "
+        "int8 weights"
     )
     bias_correction: Literal["fast", "none"] = Field(
         "fast", description="NNCF fast bias correction after quantizing, or none (NNCF's torch backend has no full one)"
@@ -162,6 +164,9 @@ class QuantizeParams(StrictModel):
             if self.max_accuracy_drop is None:
                 raise ValueError("range_estimator: a list is chosen among by accuracy control on the selection "
                                  "split; set max_accuracy_drop or give one estimator")
+        if self.weight_type == "fastest" and self.max_accuracy_drop is None:
+            raise ValueError("weight_type: fastest keeps the faster int8 weights only where accuracy control finds "
+                             "them within budget on the selection split; set max_accuracy_drop or choose int8/uint8")
         for index, entry in enumerate(self.ignored_scope):
             if entry.startswith("re:"):
                 try:
@@ -234,6 +239,9 @@ class QuantizeStage(Stage):
         if check.recipe.model.onnx is not None and isinstance(params.range_estimator, list):
             raise RecipeError(f"key '{check.key}.range_estimator': choosing among estimators needs the model's "
                               "PyTorch code, and model.onnx is only its graph; give one estimator (e.g. histogram)")
+        if check.recipe.model.onnx is not None and params.weight_type == "fastest":
+            raise RecipeError(f"key '{check.key}.weight_type': fastest is chosen on the model's PyTorch code, and "
+                              "model.onnx is only its graph; give int8 (faster) or uint8 (8-bit weights)")
         if check.recipe.model.onnx is not None and params.method == "qat":
             raise RecipeError(f"key '{check.key}.method': QAT trains through the model's PyTorch code, and model.onnx "
                               "is only its graph; use method: ptq (with max_accuracy_drop for accuracy control)")
@@ -351,7 +359,7 @@ class QuantizeStage(Stage):
         metrics: dict[str, Any], warnings: list[str],
     ) -> None:
         from edgecv.quantize.nncf_ptq import range_estimator, weight_range, weight_type
-        from edgecv.quantize.onnx_export import export_quantized
+        from edgecv.quantize.onnx_export import export_quantized, weight_storage
 
         p = self.params
         calibration, ignored, control = setup
@@ -361,9 +369,7 @@ class QuantizeStage(Stage):
             scheme_params, quantized, tried = self._quantized(plan.scheme, prepared, calibration, ignored, control)
             scheme_metrics: dict[str, Any] = {"range_estimator": range_estimator(plan.scheme, scheme_params),
                                               "weight_range": weight_range(plan.scheme, scheme_params),
-                                              "weight_type": weight_type(plan.scheme, scheme_params)}
-            if tried is not None:
-                scheme_metrics["range_estimators_tried"] = tried
+                                              "weight_type": weight_type(plan.scheme, scheme_params), **tried}
             if p.method == "qat":
                 from edgecv import distributed
                 from edgecv.quantize.qat import QatRebuild
@@ -390,7 +396,7 @@ class QuantizeStage(Stage):
             name = plan.artifact_name(p.name)
             artifact, exported, notes = export_quantized(
                 ctx, quantized, source, folder / f"{name}.onnx", plan, p, name=name,
-                precision="mixed" if float_layers else "int8",
+                precision="mixed" if float_layers else "int8", weights=weight_storage(plan.scheme, scheme_params),
             )
             outputs.append(artifact)
             warnings += notes
@@ -401,22 +407,57 @@ class QuantizeStage(Stage):
     def _quantized(
         self, scheme: Scheme, prepared: nn.Module, calibration: Calibration, ignored: list[Layer],
         control: _AccuracyControl | None,
-    ) -> tuple[QuantizeParams, nn.Module, dict[str, Any] | None]:
-        """The stage's settings with this scheme's range estimator, the PTQ model, and (for a list of estimators,
-        chosen by accuracy control on the selection split) every candidate's all-INT8 score."""
-        from edgecv.quantize.nncf_ptq import quantize_ptq
-        from edgecv.quantize.range_choice import choose_range_estimator
+    ) -> tuple[QuantizeParams, nn.Module, dict[str, Any]]:
+        """The stage's settings for this scheme, the PTQ model, and what was tried (metrics entries): where the
+        recipe leaves a choice (``weight_type: fastest``, a list of range estimators), accuracy control makes it on
+        the selection split (:mod:`edgecv.quantize.setting_choice`)."""
+        from edgecv.quantize.cpu_isa import weight_type_candidates
+        from edgecv.quantize.nncf_ptq import weight_range
+        from edgecv.quantize.setting_choice import choose_within_budget
 
-        p, nodes = self.params, [x.node for x in ignored]
+        p = self.params
+        if p.weight_type != "fastest" or not scheme.store_int8_weights:
+            return self._estimated(scheme, prepared, calibration, ignored, control, p)
+        assert control is not None, "weight_type fastest needs max_accuracy_drop (validated)"
+        built: dict[str, tuple[QuantizeParams, nn.Module, dict[str, Any]]] = {}
+
+        def quantize(name: str) -> nn.Module:
+            built.clear()  # one candidate's model in memory at a time
+            built[name] = self._estimated(scheme, prepared, calibration, ignored, control,
+                                          p.model_copy(update={"weight_type": name}))
+            return built[name][1]
+
+        def score(name: str, model: nn.Module) -> float:
+            value = control.measure(model, scheme, f"{scheme.short}-weights-{name}", built[name][0])
+            info(f"  {scheme.name}: {name} weights ({weight_range(scheme, built[name][0])} range), all-INT8 "
+                 f"{control.metric.label} {control.metric.show(value)} on selection")
+            return value
+
+        choice = choose_within_budget(weight_type_candidates(scheme.name), quantize, score,
+                                      lambda value: control.budget.met(control.reference, value))
+        settings, model, tried = built.pop(choice.chosen)
+        info(f"  {scheme.name}: {choice.chosen} weights kept")
+        return settings, model, {**tried, "weight_types_tried": choice.record()}
+
+    def _estimated(
+        self, scheme: Scheme, prepared: nn.Module, calibration: Calibration, ignored: list[Layer],
+        control: _AccuracyControl | None, p: QuantizeParams,
+    ) -> tuple[QuantizeParams, nn.Module, dict[str, Any]]:
+        """``p`` with this scheme's range estimator, the PTQ model, and (for a list of estimators, chosen by
+        accuracy control on the selection split) every candidate's all-INT8 score."""
+        from edgecv.quantize.nncf_ptq import quantize_ptq
+        from edgecv.quantize.setting_choice import choose_range_estimator
+
+        nodes = [x.node for x in ignored]
         if not isinstance(p.range_estimator, list):
-            return p, quantize_ptq(prepared, scheme, calibration, p, nodes), None
+            return p, quantize_ptq(prepared, scheme, calibration, p, nodes), {}
         assert control is not None, "a list of estimators needs max_accuracy_drop (validated)"
 
         def settings(name: str) -> QuantizeParams:
             return p.model_copy(update={"range_estimator": name})
 
         def score(name: str, model: nn.Module) -> float:
-            value = control.measure(model, scheme, f"{scheme.short}-range-{name}")
+            value = control.measure(model, scheme, f"{scheme.short}-range-{name}", settings(name))
             info(f"  {scheme.name}: range estimator {name}, all-INT8 {control.metric.label} "
                  f"{control.metric.show(value)} on selection")
             return value
@@ -425,8 +466,8 @@ class QuantizeStage(Stage):
             list(p.range_estimator), lambda name: quantize_ptq(prepared, scheme, calibration, settings(name), nodes),
             score, control.metric.higher_is_better,
         )
-        info(f"  {scheme.name}: range estimator {choice.estimator} kept")
-        return settings(choice.estimator), choice.model, choice.record()
+        info(f"  {scheme.name}: range estimator {choice.chosen} kept")
+        return settings(choice.chosen), choice.model, {"range_estimators_tried": choice.record()}
 
     def _qat(self, ctx: RunContext, quantized: nn.Module, workdir: Path, key: str,
              rebuild: Any) -> tuple[nn.Module, dict[str, Any]]:
@@ -504,11 +545,12 @@ class _AccuracyControl:
         """Remove the trial exports."""
         shutil.rmtree(self.trials, ignore_errors=True)
 
-    def measure(self, quantized: nn.Module, scheme: Scheme, tag: str) -> float:
-        """``quantized`` exported as a trial file and scored on the selection images."""
+    def measure(self, quantized: nn.Module, scheme: Scheme, tag: str, params: QuantizeParams | None = None) -> float:
+        """``quantized`` exported as a trial file (weights stored as ``params``, default the stage's, say) and
+        scored on the selection images."""
         from edgecv.quantize.onnx_export import export_for_trial
 
-        path = export_for_trial(self.ctx, quantized, self.trials / f"{tag}.onnx", scheme, self.params)
+        path = export_for_trial(self.ctx, quantized, self.trials / f"{tag}.onnx", scheme, params or self.params)
         return score_onnx(self.ctx, path, self.loader)
 
     def _trial_graph(self, quantized: nn.Module, scheme: Scheme) -> TrialGraph | None:
@@ -561,18 +603,20 @@ class _AccuracyControl:
         by_name = {x.name: x for x in self.candidates}
         fixed = [x.node for x in self.ignored]
 
+        settings = params or self.params
+
         def requantized(names: list[str]) -> nn.Module:
-            return quantize_ptq(self.prepared, scheme, self.calibration, params or self.params,
+            return quantize_ptq(self.prepared, scheme, self.calibration, settings,
                                 fixed + [by_name[n].node for n in names])
 
         def evaluate(names: list[str]) -> tuple[float, nn.Module | None]:
             tag = f"{scheme.short}-{len(names)}"
             if graph is not None and graph.covers(names):
-                path = graph.trial_file(names, self.trials / f"{tag}.onnx", weights=weight_storage(scheme, self.params))
+                path = graph.trial_file(names, self.trials / f"{tag}.onnx", weights=weight_storage(scheme, settings))
                 value, model = score_onnx(self.ctx, path, self.loader), None
             else:
                 model = quantized if not names else requantized(names)
-                value = self.measure(model, scheme, tag)
+                value = self.measure(model, scheme, tag, settings)
             if names:
                 info(f"  {scheme.name}: {len(names)} layer(s) in float -> {self.metric.label} "
                      f"{self.metric.show(value)}")
@@ -596,7 +640,7 @@ class _AccuracyControl:
         chosen, final = outcome.payload, None
         if chosen is None:  # a graph trial was chosen: quantize once with those layers in float, and measure it
             chosen = requantized(kept) if kept else quantized
-            final = self.measure(chosen, scheme, f"{scheme.short}-final")
+            final = self.measure(chosen, scheme, f"{scheme.short}-final", settings)
             info(f"  {scheme.name}: {len(kept)} layer(s) in float, quantized again -> {self.metric.label} "
                  f"{self.metric.show(final)}")
         met = outcome.met if final is None else self.budget.met(self.reference, final)

@@ -101,6 +101,7 @@ def test_normalization_must_be_given(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("stage", "words"), [
     ({"type": "prune", "target_macs": 0.5}, ["stages[0]", "prune needs the model's PyTorch code"]),
     ({"type": "quantize", "method": "qat"}, ["stages[0].method", "QAT"]),
+    ({"type": "quantize", "weight_type": "fastest", "max_accuracy_drop": 1.0}, ["stages[0].weight_type", "fastest"]),
 ])
 def test_stages_that_need_pytorch_code_are_refused(tmp_path: Path, stage: dict, words: list[str]) -> None:
     graph = classifier(tmp_path / "m.onnx")

@@ -116,3 +116,54 @@ def test_require_resolved_gain_keeps_every_layer_int8_when_the_gain_is_chance(
     counts = layer_counts(onnx.load(result.outputs[0].path))
     assert counts["quantized"] == counts["total"] == 7 and result.outputs[0].precision == "int8"
     assert any("every layer stays INT8 (require_resolved_gain: true)" in w for w in result.warnings)
+
+
+def _stored_weights(path: str) -> list:
+    """The integer weight initializers behind the file's weight DequantizeLinear nodes."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    return [inits[n.input[0]] for n in model.graph.node if n.op_type == "DequantizeLinear"
+            and n.input[0] in inits and inits[n.input[0]].dtype in (np.int8, np.uint8) and inits[n.input[0]].ndim > 1]
+
+
+def test_fastest_weights_keep_7_bit_int8_within_budget_and_fall_back_to_uint8_past_it(
+    tiny: Tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``weight_type: fastest`` on a CPU whose u8s8 sums saturate (patched, so every machine runs this): half-range
+    int8 weights (the faster kernels) when their all-INT8 drop is within the budget, uint8 when it is not."""
+    import numpy as np
+
+    from edgecv.quantize import cpu_isa
+
+    monkeypatch.setattr(cpu_isa, "int8_saturates", lambda *args, **kwargs: True)
+    result = tiny.run("ac-fastest", max_accuracy_drop=50.0, weight_type="fastest")
+    scheme = result.metrics["schemes"][0]
+    assert (scheme["weight_type"], scheme["weight_range"]) == ("int8", "half")
+    assert list(scheme["weight_types_tried"]["selection_scores"]) == ["int8"]  # within budget: uint8 never built
+    weights = _stored_weights(result.outputs[0].path)
+    assert weights and all(w.dtype == np.int8 and np.abs(w.astype(int)).max() <= 64 for w in weights)
+    assert scheme["accuracy_control"]["met"] and not scheme["accuracy_control"]["float_layers"]
+
+    model = copy.deepcopy(tiny.current.module)
+    make_outlier(model)  # all-INT8 misses a 4-point budget with either weight storage (its activations are the cause)
+    result = tiny.run("ac-fastest-outlier", module=model, max_accuracy_drop=4.0, weight_type="fastest")
+    scheme = result.metrics["schemes"][0]
+    tried = scheme["weight_types_tried"]
+    assert tried["chosen"] == "uint8" == scheme["weight_type"] and list(tried["selection_scores"]) == ["int8", "uint8"]
+    control = scheme["accuracy_control"]  # the search goes on from the uint8 model: its all-INT8 score is the start
+    assert abs(control["trials"][0]["score"] - tried["selection_scores"]["uint8"]) < 0.01
+    assert control["float_layers"][0] == "block1.conv2" and control["met"]
+    assert all(w.dtype == np.uint8 for w in _stored_weights(result.outputs[0].path))
+
+
+def test_fastest_weights_need_a_budget_and_the_models_pytorch_code() -> None:
+    from pydantic import ValidationError
+
+    from edgecv.stages.quantize import QuantizeParams
+
+    with pytest.raises(ValidationError, match=r"weight_type: fastest .* set max_accuracy_drop"):
+        QuantizeParams(type="quantize", weight_type="fastest")
+    assert QuantizeParams(type="quantize", weight_type="fastest", max_accuracy_drop=1.0).weight_type == "fastest"
