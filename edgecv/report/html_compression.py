@@ -13,6 +13,8 @@ from typing import Any
 from edgecv.report import htmlkit as k
 from edgecv.report import plots
 from edgecv.report.metric import report_metric
+from edgecv.report.quantization import HEADERS as QUANTIZATION_HEADERS
+from edgecv.report.quantization import quantization_rows
 from edgecv.report.schema import Report
 
 RANKING_ROWS = 15
@@ -84,8 +86,11 @@ def compression_section(report: Report) -> str:
             body += _pruning(stage.stage, stage.metrics, report_metric(report).label)
         elif stage.kind == "quantize":
             body += _ranking(stage.stage, stage.metrics)
+    if rows := quantization_rows(report):
+        body += ("<h3>Quantization settings as resolved on this machine</h3>"
+                 + k.table(QUANTIZATION_HEADERS, [[k.esc(cell) for cell in row] for row in rows]))
     if not body:
         body = '<p class="empty">No stage trained, pruned or ranked layers in this run.</p>'
     note = (f"{report_metric(report).label.capitalize()} on the selection split after each epoch of every training "
-            "stage (it chose the best epoch); what pruning removed; quantization sensitivity.")
+            "stage (it chose the best epoch); what pruning removed; quantization settings and sensitivity.")
     return k.section("compression", "Compression", body, note)

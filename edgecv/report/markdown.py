@@ -5,6 +5,8 @@ from __future__ import annotations
 from edgecv.report.html_cells import estimate_error_label
 from edgecv.report.metric import column, headline_metrics, report_metric, score
 from edgecv.report.pareto import int8_notes, recommendation_text, recommended
+from edgecv.report.quantization import HEADERS as QUANTIZATION_HEADERS
+from edgecv.report.quantization import quantization_rows
 from edgecv.report.schema import Report, Validation, model_line, splits_line
 from edgecv.report.verdicts import STATE, margin_text, summary_line
 from edgecv.validate.budgets import UNITS
@@ -121,6 +123,10 @@ def render_markdown(report: Report) -> str:
         "",
     ]
     out += _distributed_lines(report)
+    if rows := quantization_rows(report):
+        out += ["## Quantization", "", "What each INT8 artifact's settings resolved to on this machine (auto settings "
+                "depend on the CPU and the scheme) and what accuracy control chose on the selection split.", "",
+                _table(QUANTIZATION_HEADERS, rows), ""]
     batches = sorted({r.batch for v in report.validations for r in v.latency})
     out += [
         "## Validation",

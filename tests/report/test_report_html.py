@@ -87,3 +87,21 @@ def test_compression_section_shows_curves_removed_blocks_rounds_and_ranking(tiny
     assert html.index("layer3.8.conv2") < html.index("conv1") and "float" in html
     empty = tiny_run.report.model_copy(update={"stages": []})
     assert "No stage trained" in compression_section(empty)
+
+
+def test_quantization_settings_show_what_auto_resolved_to_and_what_selection_chose(tiny_run) -> None:
+    quantize = StageResult(stage="04-quantize", kind="quantize", metrics={"schemes": [
+        {"scheme": "onnxruntime-cpu", "artifact": "int8-ort-cpu", "weight_type": "uint8", "weight_range": "full",
+         "range_estimator": "minmax", "float_layers": ["layer3.8.conv2"],
+         "weight_types_tried": {"chosen": "uint8", "selection_scores": {"int8": 85.76, "uint8": 86.16}}},
+        {"scheme": "tensorrt", "artifact": "int8-tensorrt", "weight_type": "int8", "weight_range": "full",
+         "range_estimator": "histogram", "float_layers": []}]})
+    report = tiny_run.report.model_copy(update={"stages": [*tiny_run.report.stages, quantize]})
+    markdown = render_markdown(report)
+    assert "## Quantization" in markdown
+    assert ("| 04-quantize | int8-ort-cpu | onnxruntime-cpu | uint8, full range | minmax | weights: int8 85.76, "
+            "uint8 86.16 -> uint8 kept | 1 (layer3.8.conv2) |") in markdown
+    assert "| 04-quantize | int8-tensorrt | tensorrt | int8, full range | histogram | – | 0 |" in markdown
+    html = compression_section(report)
+    assert "Quantization settings as resolved" in html and "uint8 86.16 -&gt; uint8 kept" in html
+    assert "## Quantization" not in render_markdown(tiny_run.report.model_copy(update={"stages": []}))
