@@ -92,11 +92,11 @@ def build(arch: str, size: int, train: Any) -> tuple[nn.Module, Preprocessing]:
 
 
 def quantize(model: nn.Module, spec: InputSpec, calibration: Any, path: Path, before: bool,
-             weight_type: str = "auto") -> nn.Module:
-    """The quantize stage's CPU-scheme path (``before``: without issue 10's output quantizers; ``weight_type`` as
-    the recipe's ``quantize.weight_type``); the stripped model."""
+             weight_type: str = "auto", range_estimator: str = "auto") -> nn.Module:
+    """The quantize stage's CPU-scheme path (``before``: without issue 10's output quantizers; ``weight_type`` and
+    ``range_estimator`` as the recipe's ``quantize`` settings); the stripped model."""
     scheme = dataclasses.replace(ORT_CPU, quantize_conv_outputs=False) if before else ORT_CPU
-    params = QuantizeParams(type="quantize", weight_type=weight_type)
+    params = QuantizeParams(type="quantize", weight_type=weight_type, range_estimator=range_estimator)
     folded, _ = fold_batchnorm(model)
     quantized = quantize_ptq(folded, scheme, calibration, params, [])
     write_qdq_onnx(quantized, spec, path, opset=17, weights=weight_storage(ORT_CPU, params))

@@ -9,6 +9,11 @@ cosine of the INT8 ONNX with its fake-quantized torch model and with FP32 on the
 flatness, and the INT8 speed ratio at batch 1 and 32 (same rotated rounds).
 
     .venv/bin/python bench/int8_trained.py --models mobilenet_v3_small    # 12 epochs of 200 batches: ~35 min
+    .venv/bin/python bench/int8_trained.py --models efficientnet_b0 --optimizer adamw --lr 0.003 --epochs 10 \
+        --batches 300 --no-before --keep /tmp/trained --range-estimators percentile,histogram   # again: no training
+
+``--keep DIR`` saves the trained weights (``DIR/<arch>.pt``, a state_dict loaded with ``weights_only``) and reuses
+them when there; ``--range-estimators`` adds INT8 variants quantized with those estimators.
 
 Writes bench/results/int8_trained.json (merged per model) and bench/results/int8_trained.md, atomically.
 """
@@ -68,7 +73,16 @@ def measure(arch: str, cifar: Path, args: argparse.Namespace, folder: Path) -> d
     rec = recipe(arch, cifar, args, folder / "runs")
     _, splits, pre, spec, model = preflight(rec)
     torch.set_num_threads(args.torch_threads)  # 2 threads ran 10x slower than 1 on this loaded machine
-    outcome = train_model(model, splits, pre, rec.train, workdir=folder / "train")
+    kept = args.keep / f"{arch}.pt" if args.keep else None
+    best_epoch = None
+    if kept is not None and kept.is_file():  # trained by an earlier run with --keep: weights only, no code
+        model.load_state_dict(torch.load(kept, map_location="cpu", weights_only=True))
+        log(f"  weights from {kept} (not retrained)")
+    else:
+        best_epoch = train_model(model, splits, pre, rec.train, workdir=folder / "train").best_epoch
+        if kept is not None:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(model.state_dict(), kept)
     model.eval()
     trained = round(time.perf_counter() - started, 1)
     log(f"  trained in {trained:.0f}s")
@@ -80,6 +94,10 @@ def measure(arch: str, cifar: Path, args: argparse.Namespace, folder: Path) -> d
     if args.before:
         paths["int8-before"] = folder / "int8-before.onnx"
         fakes["int8-before"] = quantize(model, spec, calibration, paths["int8-before"], before=True)
+    for estimator in [e for e in args.range_estimators.split(",") if e]:
+        paths[f"int8-{estimator}"] = folder / f"int8-{estimator}.onnx"
+        fakes[f"int8-{estimator}"] = quantize(model, spec, calibration, paths[f"int8-{estimator}"], before=False,
+                                              range_estimator=estimator)
     fp32 = logits_onnx(paths["fp32"], images)
     times = time_rounds(paths, (3, 32, 32), [1, 32], args.rounds, {1: 0.5, 32: 2.0})
     rows = {}
@@ -95,7 +113,7 @@ def measure(arch: str, cifar: Path, args: argparse.Namespace, folder: Path) -> d
                                                                                strict=True)])), 3) for b in (1, 32)},
             "qlinear_convs": fusion.get("QLinearConv", 0), "convs": fusion["convs"],
         }
-    return {"model": arch, "input": [3, 32, 32], "epochs": args.epochs, "best_epoch": outcome.best_epoch,
+    return {"model": arch, "input": [3, 32, 32], "epochs": args.epochs, "best_epoch": best_epoch,
             "train_seconds": trained, "val_images": len(labels),
             "fp32_top1": round(float((fp32.argmax(1) == labels).mean() * 100), 2),
             "fp32_top2_gap": agreement(fp32, fp32)["reference_top2_gap"], "variants": rows,
@@ -136,6 +154,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads for training and calibration")
     parser.add_argument("--before", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--range-estimators", default="",
+                        help="extra INT8 variants with these range estimators, comma-separated (e.g. percentile)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="a folder for the trained weights (<arch>.pt, a state_dict); reused when there")
     args = parser.parse_args()
     cifar = args.shared / "data" / "cifar10-jpeg"
     out_json = RESULTS / "int8_trained.json"
