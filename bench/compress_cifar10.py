@@ -86,6 +86,17 @@ MODELS = {
 }
 
 
+def cifar_splits(shared: Path) -> tuple[Any, Any]:
+    """The shared CIFAR-10 JPEG train and val sets."""
+    cifar = shared / "data" / "cifar10-jpeg"
+    return image_folder(cifar / "train.tar", "train"), image_folder(cifar / "val.tar", "val")
+
+
+def earlier_results(path: Path) -> dict[str, Any]:
+    """The results file a bench merges into (per model), or an empty one."""
+    return json.loads(path.read_text()) if path.is_file() else {"models": {}}
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -352,10 +363,9 @@ def main() -> None:
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         raise SystemExit(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
-    cifar = args.shared / "data" / "cifar10-jpeg"
-    train, val = image_folder(cifar / "train.tar", "train"), image_folder(cifar / "val.tar", "val")
+    train, val = cifar_splits(args.shared)
     out_json = RESULTS / "compress_cifar10.json"
-    results = json.loads(out_json.read_text()) if out_json.is_file() else {"models": {}}
+    results = earlier_results(out_json)
     results["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": os.cpu_count(),
                           "python": platform.python_version()}
     for name in names:

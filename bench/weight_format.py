@@ -16,7 +16,6 @@ Writes bench/results/weight_format.json (merged per model) and bench/results/wei
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -31,11 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from compress_cifar10 import MODELS, load, log, time_rounds, top1  # noqa: E402
+from compress_cifar10 import MODELS, cifar_splits, earlier_results, load, log, time_rounds, top1  # noqa: E402
 
 from edgecv.artifacts import InputSpec, atomic_write_json, atomic_write_text  # noqa: E402
 from edgecv.data import make_loader  # noqa: E402
-from edgecv.data.imagefolder import image_folder  # noqa: E402
 from edgecv.export.onnx import export_onnx  # noqa: E402
 from edgecv.quantize.cpu_isa import int8_saturates, int8_weight_format  # noqa: E402
 from edgecv.quantize.nncf_ptq import calibration_data  # noqa: E402
@@ -112,10 +110,9 @@ def main() -> None:
     if any(MODELS.get(n) is None or MODELS[n].checkpoint is None for n in names):
         trained = ", ".join(n for n, m in MODELS.items() if m.checkpoint)
         raise SystemExit(f"--models: trained CIFAR models only ({trained})")
-    cifar = args.shared / "data" / "cifar10-jpeg"
-    train, val = image_folder(cifar / "train.tar", "train"), image_folder(cifar / "val.tar", "val")
+    train, val = cifar_splits(args.shared)
     out_json = RESULTS / "weight_format.json"
-    results = json.loads(out_json.read_text()) if out_json.is_file() else {"models": {}}
+    results = earlier_results(out_json)
     results["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": os.cpu_count(),
                           "python": platform.python_version(), "int8_saturates": int8_saturates()}
     for name in names:

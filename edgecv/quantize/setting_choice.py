@@ -52,7 +52,7 @@ def choose_range_estimator(
     for name in candidates:
         model = quantize(name)
         value = scores[name] = score(name, model)
-        if best is None or best.score is None or (value > best.score if higher_is_better else value < best.score):
+        if best is None or (value > best.score if higher_is_better else value < best.score):  # type: ignore[operator]
             best = SettingChoice(name, model, value, scores)
         del model
     assert best is not None, "at least one candidate"
